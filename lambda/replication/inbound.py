@@ -1,0 +1,239 @@
+"""The replicator: applies the peer region's changes to this region's tables.
+
+Every write is conditioned on the incoming version being newer than the stored one, so
+the newest version wins in both regions whatever order changes arrive in, and a replay
+is a no-op. Deletes leave a tombstone; a put that creates an item is checked against the
+tombstones after it lands (write first, then read, so a concurrent delete here cannot slip
+between the two) and undone if a newer delete exists.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import EventType
+from botocore.exceptions import ClientError
+
+from replication import versions, wire
+from replication.batch import KeyOrderedBatchProcessor
+from replication.clients import Clients
+from replication.failures import FailureQueue
+from replication.settings import ReplicatorSettings
+from replication.stats import StatsTable
+from replication.tombstones import Tombstones
+
+# What DynamoDB says about a write that can never succeed as sent (item too large, key
+# schema does not match the local table...): retrying would only block the shard.
+PERMANENT_ERRORS = frozenset({"ValidationException", "SerializationException"})
+
+
+class TombstoneCheckError(RuntimeError):
+    """A created item could not be checked against the tombstones; retried."""
+
+
+@dataclass
+class _Inserted:
+    record: dict[str, Any]
+    table: str
+    change: wire.Change
+
+
+@dataclass
+class _Batch:
+    outcomes: dict[int, tuple[str, str]] = field(
+        default_factory=dict
+    )  # id(record) -> (table, outcome)
+    lag_ms: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    inserted: list[_Inserted] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def settle(self, record: dict[str, Any], table: str, outcome: str, lag_ms: int | None = None):
+        with self.lock:
+            self.outcomes[id(record)] = (table, outcome)
+            if lag_ms is not None:
+                self.lag_ms[table].append(lag_ms)
+
+
+class Replicator:
+    def __init__(
+        self,
+        settings: ReplicatorSettings,
+        clients: Clients | None = None,
+        clock: Callable[[], int] = versions.now_ms,
+        logger: Logger | None = None,
+        metrics: Metrics | None = None,
+    ):
+        self.settings = settings
+        self.clients = clients or Clients(settings.region, pool_size=settings.concurrency + 4)
+        self.clock = clock
+        self.logger = logger or Logger(service="replicator")
+        self.metrics = metrics or Metrics(namespace="DynamoDBReplication", service="replicator")
+        self.tombstones = Tombstones(
+            self.clients.lazy("dynamodb"), settings.tombstone_table, settings.tombstone_ttl_seconds
+        )
+        self.failures = FailureQueue(
+            self.clients.lazy("sqs"), settings.failure_queue_url, "replicator"
+        )
+        self.stats = StatsTable(self.clients.lazy("dynamodb"), settings.stats_table)
+        self.processor = KeyOrderedBatchProcessor(
+            EventType.KinesisDataStreams,
+            lambda raw: raw["kinesis"]["partitionKey"],
+            settings.concurrency,
+            logger=self.logger,
+        )
+
+    def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        records = event.get("Records", [])
+        batch = _Batch()
+        try:
+            with self.processor(records=records, handler=partial(self._apply_record, batch)):
+                self.processor.process()
+                self._undo_resurrections(batch)
+        finally:
+            self._report(batch, records, {id(m.raw_event) for m in self.processor.fail_messages})
+        return self.processor.response()
+
+    # -- per record ------------------------------------------------------------------
+
+    def _apply_record(self, batch: _Batch, record: Any) -> str:
+        raw = record.raw_event
+        try:
+            change = wire.decode(base64.b64decode(raw["kinesis"]["data"], validate=True))
+        except (wire.MalformedChange, binascii.Error, KeyError, TypeError, ValueError) as exc:
+            return self._poison(batch, raw, "", f"undecodable change: {exc}")
+        table = self.settings.table_map.get(change.table)
+        if table is None:
+            return self._poison(batch, raw, "", f"no local table is mapped for {change.table!r}")
+        if change.origin == self.settings.region:
+            return self._poison(
+                batch, raw, table, f"change came from this region ({change.origin}): a loop"
+            )
+        try:
+            if change.op == wire.PUT:
+                outcome = self._put(batch, raw, table, change)
+            else:
+                outcome = self._delete(table, change)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in PERMANENT_ERRORS:
+                return self._poison(batch, raw, table, f"{table} rejected the change: {exc}")
+            raise
+        batch.settle(raw, table, outcome, self.clock() - change.stream_ts_ms)
+        return outcome
+
+    def _put(self, batch: _Batch, raw, table: str, change: wire.Change) -> str:
+        try:
+            response = self.clients("dynamodb").put_item(
+                TableName=table,
+                Item=wire.item_to_client(change.item),
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **versions.older_than_condition(change.version),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            if versions.of_image(exc.response.get("Item")) == change.version:
+                # A replay of a put that landed before: it may not have been checked yet.
+                with batch.lock:
+                    batch.inserted.append(_Inserted(raw, table, change))
+            return "stale"
+        if not response.get("Attributes"):
+            with batch.lock:
+                batch.inserted.append(_Inserted(raw, table, change))
+        return "replicated"
+
+    def _delete(self, table: str, change: wire.Change) -> str:
+        self.tombstones.record(wire.key_id(table, change.keys), change.version)
+        try:
+            self.clients("dynamodb").delete_item(
+                TableName=table,
+                Key=wire.item_to_client(change.keys),
+                **versions.older_than_condition(change.version),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return "stale"
+        return "replicated"
+
+    def _poison(self, batch: _Batch, raw: dict[str, Any], table: str, reason: str) -> str:
+        self.logger.error("isolating a change that cannot be applied", extra={"reason": reason})
+        self.failures.report(reason, raw)
+        batch.settle(raw, table, "poison")
+        return "poison"
+
+    # -- batch-wide steps ------------------------------------------------------------
+
+    def _undo_resurrections(self, batch: _Batch) -> None:
+        """Delete items that a put just created although a newer delete is on record."""
+        if not batch.inserted:
+            return
+        try:
+            tombstones = self.tombstones.versions(
+                wire.key_id(i.table, i.change.keys) for i in batch.inserted
+            )
+        except (ClientError, RuntimeError) as exc:
+            self.processor.mark_failed(
+                [i.record for i in batch.inserted], TombstoneCheckError(str(exc))
+            )
+            return
+        for inserted in batch.inserted:
+            tombstone = tombstones.get(wire.key_id(inserted.table, inserted.change.keys))
+            if tombstone is None or tombstone < inserted.change.version:
+                continue
+            try:
+                self.clients("dynamodb").delete_item(
+                    TableName=inserted.table,
+                    Key=wire.item_to_client(inserted.change.keys),
+                    **versions.unchanged_condition(
+                        inserted.change.version.to_typed(), next(iter(inserted.change.keys))
+                    ),
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    self.processor.mark_failed([inserted.record], TombstoneCheckError(str(exc)))
+                    continue
+            batch.settle(inserted.record, inserted.table, "stale")
+
+    def _report(self, batch: _Batch, records: list[dict[str, Any]], failed: set[int]) -> None:
+        per_table: dict[str, Counter] = defaultdict(Counter)
+        totals: Counter = Counter()
+        for raw in records:
+            table, outcome = batch.outcomes.get(id(raw), ("", "failed"))
+            if id(raw) in failed:
+                outcome = "failed"
+            per_table[table][outcome] += 1
+            totals[outcome] += 1
+        for table, counts in per_table.items():
+            if not table:
+                continue
+            lags = batch.lag_ms.get(table, [])
+            try:
+                self.stats.add(table, counts, max(lags) if lags else None, self.clock())
+            except ClientError as exc:
+                # Counters are for monitoring: never fail (and re-apply) a batch over them.
+                self.logger.warning("could not update the stats table", extra={"error": str(exc)})
+        metric_names = {
+            "replicated": "Replicated",
+            "stale": "Stale",
+            "failed": "Failed",
+            "poison": "Poison",
+        }
+        for outcome, metric in metric_names.items():
+            if totals.get(outcome):
+                self.metrics.add_metric(metric, MetricUnit.Count, totals[outcome])
+        all_lags = [lag for lags in batch.lag_ms.values() for lag in lags]
+        if all_lags:
+            self.metrics.add_metric("ReplicationLag", MetricUnit.Milliseconds, max(all_lags))
+        self.metrics.flush_metrics()
+        self.last_counts = dict(totals)

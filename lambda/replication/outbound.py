@@ -1,0 +1,347 @@
+"""The sender: turns this region's stream records into changes for the peer region.
+
+For each record it decides, in stream order per item:
+- an echo of a change the replicator applied here (stamped by the peer): dropped;
+- a write that did not give the item a newer version (no version, the same one, an older
+  one, or one older than the item's tombstone): the item is stamped with a fresh version
+  here, and that stamping write, seen next on the stream, is what gets shipped;
+- a delete: its version is derived from the stream record, kept as a tombstone, shipped;
+- anything else: shipped as is.
+Changes are then shipped with PutRecords, retrying only the records that failed.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import EventType
+from botocore.exceptions import BotoCoreError, ClientError
+
+from replication import streams, versions, wire
+from replication.batch import KeyOrderedBatchProcessor
+from replication.clients import Clients
+from replication.failures import FailureQueue
+from replication.peer import PeerCredentials, PeerStream
+from replication.settings import SenderSettings
+from replication.tombstones import Tombstones
+from replication.versions import UNVERSIONED, Version
+
+# Kinesis PutRecords limits.
+MAX_RECORDS_PER_REQUEST = 500
+MAX_BYTES_PER_REQUEST = 5 * 1024 * 1024
+MAX_BYTES_PER_RECORD = 1024 * 1024
+SHIP_ATTEMPTS = 6
+# Stop retrying with this much of the invocation left, so failures are still reported.
+DEADLINE_MARGIN_MS = 5_000
+
+
+class ShipError(RuntimeError):
+    """The peer stream did not accept the record within the retries this invocation allows."""
+
+
+@dataclass
+class _Outgoing:
+    position: int  # the record's place in the batch, to keep stream order per item
+    record: dict[str, Any]
+    data: bytes
+    partition_key: str
+
+
+@dataclass
+class _Batch:
+    tombstones: dict[str, Version]
+    positions: dict[int, int]  # id(record) -> its place in the batch
+    outgoing: list[_Outgoing] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, outcome: str) -> None:
+        with self.lock:
+            self.counts[outcome] += 1
+
+
+class Sender:
+    def __init__(
+        self,
+        settings: SenderSettings,
+        clients: Clients | None = None,
+        clock: Callable[[], int] = versions.now_ms,
+        logger: Logger | None = None,
+        metrics: Metrics | None = None,
+    ):
+        self.settings = settings
+        self.clients = clients or Clients(settings.region, pool_size=settings.concurrency + 4)
+        self.clock = clock
+        self.logger = logger or Logger(service="sender")
+        self.metrics = metrics or Metrics(namespace="DynamoDBReplication", service="sender")
+        self.tombstones = Tombstones(
+            self.clients.lazy("dynamodb"), settings.tombstone_table, settings.tombstone_ttl_seconds
+        )
+        self.failures = FailureQueue(self.clients.lazy("sqs"), settings.failure_queue_url, "sender")
+        self.peer = PeerStream(
+            settings,
+            PeerCredentials(
+                self.clients.lazy("ssm"),
+                settings.peer_credentials_prefix,
+                settings.credentials_ttl_seconds,
+            ),
+        )
+        self.processor = KeyOrderedBatchProcessor(
+            EventType.DynamoDBStreams, _record_key, settings.concurrency, logger=self.logger
+        )
+
+    def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        records = event.get("Records", [])
+        batch = _Batch(
+            tombstones=self.tombstones.versions(self._tombstone_keys(records)),
+            positions={id(record): i for i, record in enumerate(records)},
+        )
+        refreshes_before = self.peer.credential_refreshes
+        try:
+            with self.processor(records=records, handler=partial(self._handle_record, batch)):
+                self.processor.process()
+                unshipped = self._ship(batch, context)
+                if unshipped:
+                    self.processor.mark_failed(
+                        unshipped, ShipError("not accepted by the peer stream")
+                    )
+        finally:
+            batch.counts["peer_credential_refreshes"] = (
+                self.peer.credential_refreshes - refreshes_before
+            )
+            self._emit(batch)
+        return self.processor.response()
+
+    # -- per record ------------------------------------------------------------------
+
+    def _handle_record(self, batch: _Batch, record: Any) -> str:
+        raw = record.raw_event
+        try:
+            table = streams.table_of(raw)
+            keys = streams.keys_of(raw)
+            created = streams.created_ms(raw)
+            name = raw.get("eventName")
+            if name not in ("INSERT", "MODIFY", "REMOVE"):
+                raise streams.UnreadableRecord(f"unknown eventName {name!r}")
+            if name != "REMOVE" and not raw["dynamodb"].get("NewImage"):
+                raise streams.UnreadableRecord(
+                    "record has no NewImage: the stream must be NEW_AND_OLD_IMAGES"
+                )
+        except streams.UnreadableRecord as exc:
+            return self._poison(batch, raw, str(exc))
+        if name == "REMOVE":
+            outcome = self._handle_remove(batch, raw, table, keys, created)
+        else:
+            outcome = self._handle_write(batch, raw, table, keys, created)
+        batch.count(outcome)
+        return outcome
+
+    def _handle_write(self, batch, raw, table, keys, created) -> str:
+        new = raw["dynamodb"]["NewImage"]
+        old = raw["dynamodb"].get("OldImage")
+        new_version = versions.of_image(new)
+        if new_version is not None and new_version.region != self.settings.region:
+            return "echo"
+        if old is not None and new == old:
+            return "unchanged"
+        floor = versions.of_image(old) or UNVERSIONED
+        if raw["eventName"] == "INSERT":
+            floor = max(floor, batch.tombstones.get(wire.key_id(table, keys), UNVERSIONED))
+        if new_version is None or new_version <= floor:
+            return self._restamp(table, keys, new, floor, new_version)
+        change = wire.Change(
+            table=table,
+            op=wire.PUT,
+            keys=keys,
+            version=new_version,
+            origin=self.settings.region,
+            stream_ts_ms=created,
+            item=new,
+            event_id=raw.get("eventID", ""),
+        )
+        return self._queue(batch, raw, change)
+
+    def _restamp(self, table, keys, image, floor, seen: Version | None) -> str:
+        """Give the item a version newer than everything it is compared with; the stream
+        then carries that write, which is shipped in place of this one."""
+        fresh = max(floor, seen or UNVERSIONED).bumped(self.clock(), self.settings.region)
+        condition = versions.unchanged_condition(
+            {name: wire.to_client(value) for name, value in image.items()}, next(iter(keys))
+        )
+        condition["ExpressionAttributeValues"] = {
+            **condition.get("ExpressionAttributeValues", {}),
+            ":nts": {"N": str(fresh.timestamp)},
+            ":nreg": {"S": fresh.region},
+        }
+        try:
+            self.clients("dynamodb").update_item(
+                TableName=table,
+                Key=wire.item_to_client(keys),
+                UpdateExpression="SET #vts = :nts, #vreg = :nreg",
+                **condition,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return "superseded"  # the item changed again; that change has its own record
+            raise
+        self.logger.info(
+            "stamped a write that carried no newer version",
+            extra={"table": table, "keys": keys, "seen": seen, "stamped": fresh},
+        )
+        return "restamped"
+
+    def _handle_remove(self, batch, raw, table, keys, created) -> str:
+        if streams.is_ttl_delete(raw) and self.settings.ttl_deletes == "skip":
+            return "ttl_skipped"
+        old_version = versions.of_image(raw["dynamodb"].get("OldImage")) or UNVERSIONED
+        # Derived from the record alone, so a redelivered delete gets the same version.
+        version = Version(max(created, old_version.timestamp + 1), self.settings.region)
+        kid = wire.key_id(table, keys)
+        known = batch.tombstones.get(kid)
+        if known is not None and known > old_version and known != version:
+            # A tombstone already covers this item: the replicator applied the peer's delete,
+            # or undid a resurrection. Nothing new to ship.
+            return "echo"
+        stored = self.tombstones.record(kid, version)
+        if stored > version:
+            return "echo"
+        # A replicated put may have re-created the item between the delete and the
+        # tombstone; take it out again unless it is newer than this delete.
+        self._delete_resurrected(table, keys, version)
+        change = wire.Change(
+            table=table,
+            op=wire.DELETE,
+            keys=keys,
+            version=version,
+            origin=self.settings.region,
+            stream_ts_ms=created,
+            event_id=raw.get("eventID", ""),
+        )
+        return self._queue(batch, raw, change)
+
+    def _delete_resurrected(self, table, keys, version: Version) -> None:
+        try:
+            self.clients("dynamodb").delete_item(
+                TableName=table,
+                Key=wire.item_to_client(keys),
+                **versions.replica_older_than_condition(version, self.settings.region),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+
+    def _queue(self, batch: _Batch, raw, change: wire.Change) -> str:
+        data = wire.encode(change)
+        key = wire.partition_key(change)
+        if len(data) + len(key) > MAX_BYTES_PER_RECORD:
+            return self._poison(
+                batch, raw, f"change is {len(data)} bytes, over Kinesis' 1 MiB record limit"
+            )
+        with batch.lock:
+            batch.outgoing.append(_Outgoing(batch.positions[id(raw)], raw, data, key))
+        return "shipped"
+
+    def _poison(self, batch: _Batch, raw: dict[str, Any], reason: str) -> str:
+        self.logger.error("isolating a record that cannot be replicated", extra={"reason": reason})
+        self.failures.report(reason, raw, keys=raw.get("dynamodb", {}).get("Keys"))
+        batch.count("poison")
+        return "poison"
+
+    # -- shipping --------------------------------------------------------------------
+
+    def _ship(self, batch: _Batch, context: Any) -> list[dict[str, Any]]:
+        """PutRecords everything queued; returns the records still not accepted."""
+        pending = sorted(batch.outgoing, key=lambda o: o.position)
+        for attempt in range(SHIP_ATTEMPTS):
+            if not pending:
+                break
+            if attempt:
+                if _remaining_ms(context) < DEADLINE_MARGIN_MS:
+                    break
+                time.sleep(random.uniform(0, min(2.0, 0.1 * 2**attempt)))
+            if attempt:
+                batch.counts["ship_retries"] += len(pending)
+            pending = [o for chunk in _chunks(pending) for o in self._put_chunk(chunk)]
+        batch.counts["shipped"] -= len(pending)
+        batch.counts["failed"] += len(pending)
+        return [o.record for o in pending]
+
+    def _put_chunk(self, chunk: list[_Outgoing]) -> list[_Outgoing]:
+        try:
+            response = self.peer.put_records(
+                [{"Data": o.data, "PartitionKey": o.partition_key} for o in chunk]
+            )
+        except (ClientError, BotoCoreError) as exc:
+            self.logger.warning(
+                "PutRecords failed", extra={"error": str(exc), "records": len(chunk)}
+            )
+            return chunk
+        results = response.get("Records", [])
+        return [o for o, result in zip(chunk, results, strict=True) if result.get("ErrorCode")]
+
+    # -- reporting -------------------------------------------------------------------
+
+    def _tombstone_keys(self, records: list[dict[str, Any]]) -> list[str]:
+        """Inserts and deletes are compared with tombstones; read them all in one go."""
+        wanted = []
+        for raw in records:
+            if raw.get("eventName") in ("INSERT", "REMOVE"):
+                try:
+                    wanted.append(wire.key_id(streams.table_of(raw), streams.keys_of(raw)))
+                except streams.UnreadableRecord:
+                    continue
+        return wanted
+
+    def _emit(self, batch: _Batch) -> None:
+        names = {
+            "shipped": "Shipped",
+            "echo": "EchoesDropped",
+            "unchanged": "UnchangedDropped",
+            "restamped": "Restamped",
+            "superseded": "Superseded",
+            "ttl_skipped": "TtlDeletesSkipped",
+            "poison": "Poison",
+            "failed": "Failed",
+            "ship_retries": "ShipRetries",
+            "peer_credential_refreshes": "PeerCredentialRefreshes",
+        }
+        emitted = [(m, batch.counts[o]) for o, m in names.items() if batch.counts.get(o)]
+        for metric, value in emitted:
+            self.metrics.add_metric(metric, MetricUnit.Count, value)
+        if emitted:
+            self.metrics.flush_metrics()
+        self.last_counts = dict(batch.counts)
+
+
+def _record_key(raw: dict[str, Any]) -> str:
+    return wire.key_id(streams.table_of(raw), streams.keys_of(raw))
+
+
+def _chunks(items: list[_Outgoing]):
+    chunk: list[_Outgoing] = []
+    size = 0
+    for item in items:
+        item_size = len(item.data) + len(item.partition_key)
+        if chunk and (
+            len(chunk) == MAX_RECORDS_PER_REQUEST or size + item_size > MAX_BYTES_PER_REQUEST
+        ):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += item_size
+    if chunk:
+        yield chunk
+
+
+def _remaining_ms(context: Any) -> int:
+    getter = getattr(context, "get_remaining_time_in_millis", None)
+    return getter() if getter else 60_000

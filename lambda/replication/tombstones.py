@@ -1,0 +1,82 @@
+"""Tombstones: the version at which each recently deleted item was deleted.
+
+A delete leaves no item to hold its version, so without a tombstone an older put that
+arrives after the delete would bring the item back. Each region keeps its tombstones in a
+table of its own (partition key `pk`, the item's key_id; expiring through DynamoDB TTL on
+`expires_at`) and consults them before letting a put create an item.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from replication.versions import Version, of_image, older_than_condition
+
+KEY_ATTR = "pk"
+EXPIRY_ATTR = "expires_at"
+_BATCH_GET_LIMIT = 100
+
+
+class Tombstones:
+    def __init__(
+        self,
+        dynamodb: Any,
+        table: str,
+        ttl_seconds: int,
+        clock: Callable[[], float] = time.time,
+    ):
+        self._dynamodb = dynamodb
+        self.table = table
+        self._ttl = ttl_seconds
+        self._clock = clock
+
+    def versions(self, key_ids: Iterable[str]) -> dict[str, Version]:
+        """The tombstone version of each key that has one; strongly consistent reads."""
+        wanted = list(dict.fromkeys(key_ids))
+        found: dict[str, Version] = {}
+        for start in range(0, len(wanted), _BATCH_GET_LIMIT):
+            pending: dict[str, Any] = {
+                self.table: {
+                    "Keys": [
+                        {KEY_ATTR: {"S": k}} for k in wanted[start : start + _BATCH_GET_LIMIT]
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in range(8):
+                response = self._dynamodb.batch_get_item(RequestItems=pending)
+                for row in response.get("Responses", {}).get(self.table, []):
+                    version = of_image(row)
+                    if version is not None:
+                        found[row[KEY_ATTR]["S"]] = version
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            else:
+                raise RuntimeError(f"{self.table}: keys still unprocessed after retries")
+        return found
+
+    def record(self, key_id: str, version: Version) -> Version:
+        """Store `version` unless a newer tombstone exists; returns the tombstone now stored."""
+        item = {
+            KEY_ATTR: {"S": key_id},
+            **version.to_typed(),
+            EXPIRY_ATTR: {"N": str(int(self._clock()) + self._ttl)},
+        }
+        try:
+            self._dynamodb.put_item(
+                TableName=self.table,
+                Item=item,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **older_than_condition(version),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return of_image(exc.response.get("Item")) or version
+        return version

@@ -1,0 +1,91 @@
+"""Small helpers shared by the handler tests."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from typing import Any
+
+from emulator.mapping import DynamoDBStreamSource, KinesisSource
+from emulator.pipeline import Node
+from replication import wire
+from replication.stamping import stamp
+
+
+def put(node: Node, key: str, now: int | None = None, region: str | None = None, **attrs):
+    """Write an item stamped the way the application contract says."""
+    item = {"PK": {"S": key}, **{k: {"S": str(v)} for k, v in attrs.items()}}
+    if now is not None or region is not None:
+        item = stamp(item, region or node.name, now=now, typed=True)
+    node.client("dynamodb").put_item(TableName=node.table, Item=item)
+    return item
+
+
+def stream_records(node: Node, after: str | None = None) -> list[dict[str, Any]]:
+    """This region's table stream, as the Lambda events the sender receives."""
+    source = node.sender_mappings[0].source
+    assert isinstance(source, DynamoDBStreamSource)
+    shard = source.shards()[0]
+    return source.read(shard, after, 1000)
+
+
+def kinesis_records(node: Node) -> list[dict[str, Any]]:
+    """This region's replication stream, as the Lambda events the replicator receives."""
+    source = node.replicator_mapping.source
+    assert isinstance(source, KinesisSource)
+    return [r for shard in source.shards() for r in source.read(shard, None, 10_000)]
+
+
+def shipped_changes(node: Node) -> list[wire.Change]:
+    """What the peer region's replication stream holds, decoded."""
+    return [wire.decode(base64.b64decode(r["kinesis"]["data"])) for r in kinesis_records(node)]
+
+
+def kinesis_event(node: Node, changes: list[bytes | wire.Change]) -> dict[str, Any]:
+    """A replicator event carrying the given wire documents (or raw bytes), in order."""
+    records = []
+    for i, change in enumerate(changes):
+        data = wire.encode(change) if isinstance(change, wire.Change) else change
+        key = wire.partition_key(change) if isinstance(change, wire.Change) else f"raw-{i}"
+        records.append(
+            {
+                "kinesis": {
+                    "partitionKey": key,
+                    "sequenceNumber": str(1000 + i),
+                    "data": base64.b64encode(data).decode(),
+                    "approximateArrivalTimestamp": 1.0,
+                },
+                "eventSource": "aws:kinesis",
+                "eventID": f"shardId-000000000000:{1000 + i}",
+                "eventSourceARN": node.region.replication_stream_arn,
+                "awsRegion": node.name,
+            }
+        )
+    return {"Records": records}
+
+
+def queue_messages(node: Node, url: str) -> list[dict[str, Any]]:
+    sqs = node.client("sqs")
+    bodies = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return bodies
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def mutated(record: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    record = copy.deepcopy(record)
+    record.update(changes)
+    return record
+
+
+def item(node: Node, key: str) -> dict[str, Any] | None:
+    return (
+        node.client("dynamodb")
+        .get_item(TableName=node.table, Key={"PK": {"S": key}}, ConsistentRead=True)
+        .get("Item")
+    )

@@ -1,0 +1,342 @@
+"""The sender: what it ships, what it drops, what it stamps, how it reports failures."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from botocore.exceptions import ClientError
+
+from replication import outbound, wire
+from replication.versions import Version, of_image
+from tests.helpers import (
+    item,
+    kinesis_event,
+    mutated,
+    put,
+    queue_messages,
+    shipped_changes,
+    stream_records,
+)
+
+NOW = 1_800_000_000_000
+
+
+def test_a_stamped_local_write_is_shipped_to_the_peer_stream(regions):
+    cn, sg = regions.china, regions.world
+    written = put(cn, "u1", now=NOW, name="Li")
+    response = cn.sender.handle({"Records": stream_records(cn)})
+
+    assert response == {"batchItemFailures": []}
+    [change] = shipped_changes(sg)
+    assert change.op == wire.PUT
+    assert change.table == "user-cn"
+    assert change.keys == {"PK": {"S": "u1"}}
+    assert change.item == written
+    assert change.version == Version(NOW, "cn-north-1")
+    assert change.origin == "cn-north-1"
+    assert change.stream_ts_ms > 0
+
+
+def test_echoes_of_replicated_changes_are_dropped(regions):
+    cn, sg = regions.china, regions.world
+    put(cn, "from-peer", now=NOW, region="ap-southeast-1")
+    cn.sender.handle({"Records": stream_records(cn)})
+
+    assert shipped_changes(sg) == []
+    assert cn.sender.last_counts["echo"] == 1
+
+
+def test_a_write_that_changes_nothing_is_not_shipped(regions):
+    cn, sg = regions.china, regions.world
+    put(cn, "u1", now=NOW)
+    put(cn, "u1", now=NOW)  # moto emits a MODIFY for this; AWS would not
+    cn.sender.handle({"Records": stream_records(cn)})
+
+    assert len(shipped_changes(sg)) == 1
+    assert cn.sender.last_counts["unchanged"] == 1
+
+
+@pytest.mark.parametrize(
+    "second_write",
+    [
+        pytest.param({"now": None, "region": None}, id="no version at all"),
+        pytest.param({"now": NOW}, id="the same version again"),
+        pytest.param({"now": NOW - 5_000}, id="an older version (clock behind)"),
+    ],
+)
+def test_a_write_without_a_newer_version_is_stamped_and_then_shipped(regions, second_write):
+    cn, sg = regions.china, regions.world
+    put(cn, "u1", now=NOW, name="first")
+    if second_write.get("now") is None and "region" in second_write:
+        put(cn, "u1", name="second")  # unstamped
+    else:
+        put(cn, "u1", name="second", **second_write)
+    cn.sender.handle({"Records": stream_records(cn)})
+    assert cn.sender.last_counts["restamped"] == 1
+
+    stamped = of_image(item(cn, "u1"))
+    assert stamped.region == "cn-north-1" and stamped.timestamp > NOW
+    # The stamping write is on the stream; shipping it carries the second write's content.
+    cn.sender.handle({"Records": stream_records(cn)[2:]})
+    last = shipped_changes(sg)[-1]
+    assert last.item["name"] == {"S": "second"}
+    assert last.version == stamped
+
+
+def test_stamping_is_skipped_when_the_item_changed_again_meanwhile(regions):
+    cn = regions.china
+    put(cn, "u1", name="unstamped")
+    records = stream_records(cn)
+    put(cn, "u1", now=NOW, name="stamped later")
+    cn.sender.handle({"Records": records})
+
+    assert cn.sender.last_counts["superseded"] == 1
+    assert item(cn, "u1")["name"] == {"S": "stamped later"}
+
+
+def test_an_insert_older_than_the_items_tombstone_is_stamped_past_it(regions):
+    cn = regions.china
+    cn.sender.tombstones.record(wire.key_id("user-cn", {"PK": {"S": "u1"}}), Version(NOW, "x"))
+    put(cn, "u1", now=NOW - 1_000)  # re-created after a delete, by a clock that lags
+    cn.sender.handle({"Records": stream_records(cn)})
+
+    assert cn.sender.last_counts["restamped"] == 1
+    assert of_image(item(cn, "u1")) > Version(NOW, "x")
+
+
+def test_a_local_delete_leaves_a_tombstone_and_ships_a_versioned_delete(regions):
+    cn, sg = regions.china, regions.world
+    put(cn, "u1", now=NOW)
+    cn.client("dynamodb").delete_item(TableName="user-cn", Key={"PK": {"S": "u1"}})
+    records = stream_records(cn)
+    cn.sender.handle({"Records": records})
+
+    [_, delete] = shipped_changes(sg)
+    assert delete.op == wire.DELETE and delete.item is None
+    created = records[1]["dynamodb"]["ApproximateCreationDateTime"] * 1000
+    assert delete.version == Version(max(created, NOW + 1), "cn-north-1")
+    kid = wire.key_id("user-cn", {"PK": {"S": "u1"}})
+    assert cn.sender.tombstones.versions([kid]) == {kid: delete.version}
+
+    # Redelivered (a retry after a later failure): the same delete, the same version.
+    cn.sender.handle({"Records": records[1:]})
+    assert shipped_changes(sg)[-1].version == delete.version
+
+
+def test_a_delete_of_a_peer_written_item_is_shipped_too(regions):
+    cn, sg = regions.china, regions.world
+    put(cn, "u1", now=NOW, region="ap-southeast-1")  # replicated here earlier
+    cn.client("dynamodb").delete_item(TableName="user-cn", Key={"PK": {"S": "u1"}})
+    cn.sender.handle({"Records": stream_records(cn)})
+
+    [delete] = shipped_changes(sg)
+    assert delete.op == wire.DELETE and delete.version.region == "cn-north-1"
+
+
+def test_the_replicators_delete_is_not_sent_back(regions):
+    cn, sg = regions.china, regions.world
+    put(cn, "u1", now=NOW, region="ap-southeast-1")
+    remote_delete = wire.Change(
+        table="user-sg",
+        op=wire.DELETE,
+        keys={"PK": {"S": "u1"}},
+        version=Version(NOW + 10, "ap-southeast-1"),
+        origin="ap-southeast-1",
+        stream_ts_ms=NOW,
+    )
+    cn.replicator.handle(kinesis_event(cn, [remote_delete]))
+    assert item(cn, "u1") is None
+    cn.sender.handle({"Records": stream_records(cn)})
+    assert shipped_changes(sg) == []
+
+
+@pytest.mark.parametrize(("policy", "shipped"), [("replicate", 1), ("skip", 0)])
+def test_ttl_deletes_follow_the_configured_policy(regions, policy, shipped):
+    cn, sg = regions.china, regions.world
+    cn.sender.settings = cn.sender.settings.__class__(
+        **{**cn.sender.settings.__dict__, "ttl_deletes": policy}
+    )
+    put(cn, "u1", now=NOW)
+    cn.client("dynamodb").delete_item(TableName="user-cn", Key={"PK": {"S": "u1"}})
+    insert, remove = stream_records(cn)
+    ttl_remove = mutated(
+        remove, userIdentity={"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+    )
+    cn.sender.handle({"Records": [ttl_remove]})
+
+    assert len(shipped_changes(sg)) == shipped
+
+
+def test_a_malformed_record_is_isolated_and_the_rest_of_the_batch_ships(regions):
+    cn, sg = regions.china, regions.world
+    for key in ("a", "b", "c"):
+        put(cn, key, now=NOW)
+    a, b, c = stream_records(cn)
+    broken = copy.deepcopy(b)
+    del broken["dynamodb"]["NewImage"]  # e.g. a KEYS_ONLY stream
+    response = cn.sender.handle({"Records": [a, broken, c]})
+
+    assert response == {"batchItemFailures": []}
+    assert [ch.keys["PK"]["S"] for ch in shipped_changes(sg)] == ["a", "c"]
+    [report] = queue_messages(cn, cn.region.sender_queue_url)
+    assert report["kind"] == "poison-record"
+    assert "NEW_AND_OLD_IMAGES" in report["reason"]
+    assert report["record"]["dynamodb"]["SequenceNumber"] == b["dynamodb"]["SequenceNumber"]
+
+
+def test_a_change_too_large_for_kinesis_is_isolated(regions, monkeypatch):
+    cn, sg = regions.china, regions.world
+    put(cn, "small", now=NOW)
+    put(cn, "large", now=NOW, blob="x" * 1000)
+    monkeypatch.setattr(outbound, "MAX_BYTES_PER_RECORD", 900)
+    cn.sender.handle({"Records": stream_records(cn)})
+
+    assert [ch.keys["PK"]["S"] for ch in shipped_changes(sg)] == ["small"]
+    [report] = queue_messages(cn, cn.region.sender_queue_url)
+    assert "1 MiB" in report["reason"] and report["keys"] == {"PK": {"S": "large"}}
+
+
+class FlakyPutRecords:
+    """Wraps PutRecords: on the listed attempts, the records of the listed keys fail."""
+
+    def __init__(self, real, failing_keys, failing_attempts):
+        self.real, self.failing_keys, self.failing_attempts = real, failing_keys, failing_attempts
+        self.calls: list[list[str]] = []
+
+    def __call__(self, records):
+        keys = [wire.decode(r["Data"]).keys["PK"]["S"] for r in records]
+        attempt = len(self.calls)
+        self.calls.append(keys)
+        if attempt not in self.failing_attempts:
+            return self.real(records)
+        passing = [r for r, k in zip(records, keys, strict=True) if k not in self.failing_keys]
+        if passing:
+            self.real(passing)
+        throttled = {"ErrorCode": "ProvisionedThroughputExceededException", "ErrorMessage": "slow"}
+        accepted = {"SequenceNumber": "1", "ShardId": "shardId-000000000000"}
+        return {"Records": [throttled if k in self.failing_keys else accepted for k in keys]}
+
+
+def test_throttled_records_alone_are_retried(regions, monkeypatch):
+    cn, sg = regions.china, regions.world
+    monkeypatch.setattr(outbound.random, "uniform", lambda a, b: 0)
+    for key in "abcd":
+        put(cn, key, now=NOW)
+    flaky = FlakyPutRecords(cn.sender.peer.put_records, {"b", "d"}, failing_attempts={0})
+    cn.sender.peer.put_records = flaky
+    response = cn.sender.handle({"Records": stream_records(cn)})
+
+    assert response == {"batchItemFailures": []}
+    assert flaky.calls == [["a", "b", "c", "d"], ["b", "d"]]
+    assert sorted(ch.keys["PK"]["S"] for ch in shipped_changes(sg)) == ["a", "b", "c", "d"]
+
+
+def test_records_the_peer_keeps_refusing_are_reported_from_the_first_failure(regions, monkeypatch):
+    cn = regions.china
+    monkeypatch.setattr(outbound.random, "uniform", lambda a, b: 0)
+    for key in "abcd":
+        put(cn, key, now=NOW)
+    records = stream_records(cn)
+    cn.sender.peer.put_records = FlakyPutRecords(
+        cn.sender.peer.put_records, {"c"}, failing_attempts=set(range(99))
+    )
+    response = cn.sender.handle({"Records": records})
+
+    # The mapping restarts at "c": "a" and "b" are not sent again.
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": records[2]["dynamodb"]["SequenceNumber"]}]
+    }
+    assert cn.sender.last_counts["failed"] == 1
+
+
+def test_large_batches_are_split_to_kinesis_request_limits(regions, monkeypatch):
+    cn = regions.china
+    monkeypatch.setattr(outbound, "MAX_RECORDS_PER_REQUEST", 3)
+    for key in "abcdefg":
+        put(cn, key, now=NOW)
+    calls = []
+    real = cn.sender.peer.put_records
+    cn.sender.peer.put_records = lambda records: calls.append(len(records)) or real(records)
+    cn.sender.handle({"Records": stream_records(cn)})
+    assert calls == [3, 3, 1]
+
+    chunks = list(outbound._chunks([outbound._Outgoing(i, {}, b"x" * 100, "k") for i in range(5)]))
+    monkeypatch.setattr(outbound, "MAX_BYTES_PER_REQUEST", 250)
+    chunks = list(outbound._chunks([outbound._Outgoing(i, {}, b"x" * 100, "k") for i in range(5)]))
+    assert [len(c) for c in chunks] == [2, 2, 1]
+
+
+def test_peer_keys_are_read_lazily_and_cached_across_invocations(regions):
+    cn = regions.china
+    credentials = cn.sender.peer.credentials
+    assert credentials.reads == 0  # building the function touched nothing
+    for key in "ab":
+        put(cn, key, now=NOW)
+        cn.sender.handle({"Records": stream_records(cn)[-1:]})
+    assert credentials.reads == 1
+
+
+def test_peer_keys_are_read_again_when_their_time_to_live_ends(regions):
+    cn = regions.china
+    credentials = cn.sender.peer.credentials
+    now = [0.0]
+    credentials._clock = lambda: now[0]
+    credentials.get()
+    now[0] = cn.sender.settings.credentials_ttl_seconds + 1
+    credentials.get()
+    assert credentials.reads == 2
+
+
+def test_rotated_peer_keys_are_picked_up_when_the_peer_rejects_the_old_ones(regions):
+    cn, sg = regions.china, regions.world
+    prefix = cn.region.names.peer_credentials_prefix
+    built_with = []
+    real_build = cn.sender.peer._build_client
+
+    def build(keys):
+        built_with.append(keys)
+        client = real_build(keys)
+        if keys[0] != "AKIAROTATED":
+            error = {"Error": {"Code": "UnrecognizedClientException", "Message": "bad key"}}
+
+            def reject(**_):
+                raise ClientError(error, "PutRecords")
+
+            client.put_records = reject
+        return client
+
+    cn.sender.peer._build_client = build
+    put(cn, "u1", now=NOW)
+    cn.sender.peer.credentials.get()  # cached before the rotation
+    ssm = cn.client("ssm")
+    ssm.put_parameter(Name=f"{prefix}AccessKey", Value="AKIAROTATED", Type="String", Overwrite=True)
+    response = cn.sender.handle({"Records": stream_records(cn)})
+
+    assert response == {"batchItemFailures": []}
+    assert [k[0] for k in built_with] == ["AKIAPEERDUMMYKEY0000", "AKIAROTATED"]
+    assert len(shipped_changes(sg)) == 1
+    assert cn.sender.last_counts["peer_credential_refreshes"] == 1
+
+
+def test_missing_peer_keys_fail_the_batch_with_a_clear_error(regions):
+    cn = regions.china
+    cn.client("ssm").delete_parameter(Name=f"{cn.region.names.peer_credentials_prefix}SecretKey")
+    put(cn, "u1", now=NOW)
+    with pytest.raises(Exception, match="SecretKey"):
+        cn.sender.handle({"Records": stream_records(cn)})
+
+
+def test_the_peer_client_goes_through_the_configured_proxy(regions):
+    cn = regions.china
+    settings = cn.sender.settings
+    cn.sender.peer.settings = settings.__class__(
+        **{**settings.__dict__, "peer_proxy_url": "http://10.1.2.3:3128"}
+    )
+    client = cn.sender.peer._build_client(("AK", "SK"))
+    assert client._client_config.proxies == {
+        "https": "http://10.1.2.3:3128",
+        "http": "http://10.1.2.3:3128",
+    }
+    assert client.meta.region_name == "ap-southeast-1"
+    assert client._client_config.connect_timeout == settings.connect_timeout_seconds
