@@ -127,7 +127,8 @@ class Replicator:
             if code in PERMANENT_ERRORS:
                 return self._poison(batch, raw, table, f"{table} rejected the change: {exc}")
             raise
-        batch.settle(raw, table, outcome, self.clock() - change.stream_ts_ms)
+        # A peer clock ahead of ours would make lag negative; it is at least zero.
+        batch.settle(raw, table, outcome, max(0, self.clock() - change.stream_ts_ms))
         return outcome
 
     def _put(self, batch: _Batch, raw, table: str, change: wire.Change) -> str:

@@ -144,9 +144,9 @@ def validate_value(value: Any, path: str, depth: int = 0) -> None:
     if not isinstance(value, dict) or len(value) != 1:
         raise MalformedChange(f"{path}: not a typed DynamoDB value")
     kind, inner = next(iter(value.items()))
-    ok = _CHECKS.get(kind)
-    if ok is None:
+    if kind not in _CHECKS:
         raise MalformedChange(f"{path}: unknown type {kind!r}")
+    ok = _CHECKS[kind]
     if kind == "M":
         if not isinstance(inner, dict):
             raise MalformedChange(f"{path}: M must hold an object")
