@@ -174,9 +174,8 @@ class Sender:
         """Give the item a version newer than everything it is compared with; the stream
         then carries that write, which is shipped in place of this one."""
         fresh = max(floor, seen or UNVERSIONED).bumped(self.clock(), self.settings.region)
-        condition = versions.unchanged_condition(
-            {name: wire.to_client(value) for name, value in image.items()}, next(iter(keys))
-        )
+        key_attribute = next(iter(keys))
+        condition = versions.unchanged_condition(wire.item_to_client(image), key_attribute)
         condition["ExpressionAttributeValues"] = {
             **condition.get("ExpressionAttributeValues", {}),
             ":nts": {"N": str(fresh.timestamp)},
@@ -190,14 +189,54 @@ class Sender:
                 **condition,
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return "superseded"  # the item changed again; that change has its own record
-            raise
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return self._reinstate(table, keys, image, fresh)
         self.logger.info(
             "stamped a write that carried no newer version",
             extra={"table": table, "keys": keys, "seen": seen, "stamped": fresh},
         )
         return "restamped"
+
+    def _reinstate(self, table, keys, image, fresh: Version, attempts: int = 3) -> str:
+        """The item changed before the write could be stamped. A later local change has
+        its own record and wins; but if the replicator overwrote the write with an older
+        change (or applied an older delete), the write is put back at its fresh version,
+        which is what the peer will be told too."""
+        ddb = self.clients("dynamodb")
+        key_attribute = next(iter(keys))
+        kid = wire.key_id(table, keys)
+        for _ in range(attempts):
+            current = ddb.get_item(
+                TableName=table, Key=wire.item_to_client(keys), ConsistentRead=True
+            ).get("Item")
+            if current is not None:
+                holder = versions.of_image(current)
+                condition = versions.unchanged_condition(current, key_attribute)
+            else:
+                holder = self.tombstones.versions([kid]).get(kid)
+                condition = {
+                    "ConditionExpression": "attribute_not_exists(#vkey)",
+                    "ExpressionAttributeNames": {"#vkey": key_attribute},
+                }
+            if holder is None or holder.region == self.settings.region or holder >= fresh:
+                return "superseded"
+            try:
+                ddb.put_item(
+                    TableName=table,
+                    Item={**wire.item_to_client(image), **fresh.to_typed()},
+                    **condition,
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+                continue
+            self.logger.info(
+                "put back a write an older replicated change had overwritten",
+                extra={"table": table, "keys": keys, "overwritten_by": holder, "stamped": fresh},
+            )
+            return "reinstated"
+        raise RuntimeError(f"{table} {keys}: the item kept changing while being stamped")
 
     def _handle_remove(self, batch, raw, table, keys, created) -> str:
         if streams.is_ttl_delete(raw) and self.settings.ttl_deletes == "skip":
@@ -307,6 +346,7 @@ class Sender:
             "echo": "EchoesDropped",
             "unchanged": "UnchangedDropped",
             "restamped": "Restamped",
+            "reinstated": "Reinstated",
             "superseded": "Superseded",
             "ttl_skipped": "TtlDeletesSkipped",
             "poison": "Poison",
