@@ -103,7 +103,8 @@ def replica_older_than_condition(version: Version, local_region: str) -> dict[st
     another region. Never matches a local application write, stamped or not."""
     return {
         "ConditionExpression": (
-            "#vreg <> :vlocal AND (#vts < :vts OR (#vts = :vts AND #vreg < :vreg))"
+            "attribute_exists(#vreg) AND #vreg <> :vlocal"
+            " AND (#vts < :vts OR (#vts = :vts AND #vreg < :vreg))"
         ),
         "ExpressionAttributeNames": {"#vts": TIMESTAMP_ATTR, "#vreg": REGION_ATTR},
         "ExpressionAttributeValues": {

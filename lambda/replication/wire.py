@@ -24,7 +24,7 @@ DELETE: Literal["DELETE"] = "DELETE"
 
 # DynamoDB nests documents at most 32 levels deep.
 MAX_DEPTH = 32
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _KEY_TYPES = ("S", "N", "B")
 
 
@@ -80,11 +80,12 @@ def decode(data: bytes) -> Change:
     """Parse and validate one wire document; raises MalformedChange saying what is wrong."""
     try:
         doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers bad JSON, bad UTF-8 and integers too long to parse.
         raise MalformedChange(f"not JSON: {exc}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise MalformedChange(f"not a {FORMAT} document")
-    if doc.get("v") != WIRE_VERSION:
+    if type(doc.get("v")) is not int or doc["v"] != WIRE_VERSION:
         raise MalformedChange(f"unsupported wire version {doc.get('v')!r}")
     table, op, origin = doc.get("table"), doc.get("op"), doc.get("origin")
     if not isinstance(table, str) or not table:
@@ -162,7 +163,7 @@ def validate_value(value: Any, path: str, depth: int = 0) -> None:
 
 
 def _is_number(raw: Any) -> bool:
-    return isinstance(raw, str) and bool(_NUMBER.match(raw))
+    return isinstance(raw, str) and _NUMBER.fullmatch(raw) is not None
 
 
 def _is_base64(raw: Any) -> bool:
