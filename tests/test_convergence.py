@@ -1,0 +1,192 @@
+"""Both regions end up identical, whatever the interleaving, delivery order and failures.
+
+Each scenario is seeded: a failure prints the seed, and the same seed replays the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+
+import pytest
+from botocore.exceptions import ClientError
+
+from emulator.pipeline import Node, TwoRegions, scan_all
+from replication import wire
+from replication.stamping import stamp, stamped_update
+from tests.helpers import queue_messages
+
+KEYS = [f"k{i}" for i in range(10)]  # few keys, so the regions fight over them
+
+
+class Chaos:
+    """Delivery faults a real deployment sees: redelivery, reordering across items,
+    throttled PutRecords, throttled writes."""
+
+    def __init__(self, rng: random.Random, rate: float):
+        self.rng, self.rate = rng, rate
+        self.faults: Counter = Counter()
+
+    def deliver(self, handler, key_of):
+        def perturbed(event):
+            records = self._reorder_across_keys(event["Records"], key_of)
+            if self.rng.random() < self.rate:
+                self.faults["redelivered"] += 1
+                try:
+                    handler({"Records": list(records)})
+                except Exception:
+                    pass  # an earlier attempt that failed outright
+            return handler({"Records": records})
+
+        return perturbed
+
+    def _reorder_across_keys(self, records, key_of):
+        """Shuffle the batch, keeping each item's records in their order."""
+        queues: dict[str, list] = {}
+        for record in records:
+            queues.setdefault(key_of(record), []).append(record)
+        order = [key for key, queue in queues.items() for _ in queue]
+        self.rng.shuffle(order)
+        return [queues[key].pop(0) for key in order]
+
+    def throttle(self, put_records):
+        def throttled(records):
+            passing = [r for r in records if self.rng.random() >= self.rate]
+            accepted = {id(r) for r in passing}
+            if passing:
+                put_records(passing)
+            self.faults["throttled"] += len(records) - len(passing)
+            return {
+                "Records": [
+                    {"SequenceNumber": "0", "ShardId": "s"}
+                    if id(r) in accepted
+                    else {"ErrorCode": "ProvisionedThroughputExceededException"}
+                    for r in records
+                ]
+            }
+
+        return throttled
+
+    def flaky(self, call):
+        def maybe_failing(**kwargs):
+            if self.rng.random() < self.rate / 2:
+                self.faults["write_errors"] += 1
+                error = {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}
+                raise ClientError(error, "PutItem")
+            return call(**kwargs)
+
+        return maybe_failing
+
+
+def wire_chaos(regions: TwoRegions, chaos: Chaos) -> None:
+    for node in regions.nodes.values():
+        for mapping in node.sender_mappings:
+            mapping.handler = chaos.deliver(
+                mapping.handler, lambda r: json.dumps(r["dynamodb"]["Keys"])
+            )
+        node.replicator_mapping.handler = chaos.deliver(
+            node.replicator_mapping.handler, lambda r: r["kinesis"]["partitionKey"]
+        )
+        node.sender.peer.put_records = chaos.throttle(node.sender.peer.put_records)
+        ddb = node.replicator.clients("dynamodb")
+        ddb.put_item = chaos.flaky(ddb.put_item)
+        # Fast retries: the test is about outcomes, not backoff timing.
+        node.sender.peer_backoff = 0
+
+
+def application_write(rng: random.Random, node: Node, tied_timestamp: int) -> str:
+    ddb = node.client("dynamodb")
+    key = {"PK": {"S": rng.choice(KEYS)}}
+    value = {"S": f"{node.name}-{rng.randrange(10**6)}"}
+    roll = rng.random()
+    if roll < 0.45:
+        ddb.put_item(
+            TableName=node.table,
+            Item=stamp({**key, "v": value}, node.name, node.clock(), typed=True),
+        )
+        return "put"
+    if roll < 0.55:
+        # The same millisecond in both regions: only the region tie-break can decide.
+        ddb.put_item(
+            TableName=node.table,
+            Item=stamp({**key, "v": value}, node.name, tied_timestamp, typed=True),
+        )
+        return "tied put"
+    if roll < 0.65:
+        ddb.update_item(
+            TableName=node.table,
+            Key=key,
+            **stamped_update(node.name, "SET #w = :w", {"#w": "w"}, {":w": value}, node.clock()),
+        )
+        return "stamped update"
+    if roll < 0.75:
+        # An application that ignores the contract: no version attributes at all.
+        ddb.update_item(
+            TableName=node.table,
+            Key=key,
+            UpdateExpression="SET #u = :u",
+            ExpressionAttributeNames={"#u": "u"},
+            ExpressionAttributeValues={":u": value},
+        )
+        return "unstamped update"
+    ddb.delete_item(TableName=node.table, Key=key)
+    return "delete"
+
+
+def run_scenario(seed: int, clock_offsets_ms: dict[str, int], fault_rate: float, steps: int):
+    rng = random.Random(seed)
+    regions = TwoRegions(clock_offsets_ms=clock_offsets_ms, batch_size=rng.choice([3, 7, 50]))
+    chaos = Chaos(rng, fault_rate)
+    wire_chaos(regions, chaos)
+    nodes = list(regions.nodes.values())
+    mappings = [m for node in nodes for m in node.mappings()]
+    tied_timestamp = nodes[0].clock()
+    writes: Counter = Counter()
+    for _ in range(steps):
+        if rng.random() < 0.6:
+            writes[application_write(rng, rng.choice(nodes), tied_timestamp)] += 1
+        else:
+            rng.choice(mappings).poll()
+    regions.settle()
+    return regions, writes, chaos
+
+
+def canonical(items):
+    return sorted(json.dumps(wire.item_from_client(i), sort_keys=True) for i in items)
+
+
+SCENARIOS = [
+    pytest.param(seed, offsets, rate, id=f"seed{seed}-{label}")
+    for seed, offsets, rate, label in [
+        (1, {}, 0.0, "clean"),
+        (2, {}, 0.15, "faults"),
+        (3, {"ap-southeast-1": 3_000}, 0.15, "global-clock-ahead"),
+        (4, {"cn-north-1": 4_000}, 0.1, "china-clock-ahead"),
+        (5, {"cn-north-1": -2_500}, 0.2, "china-clock-behind"),
+        (6, {}, 0.3, "heavy-faults"),
+    ]
+]
+
+
+@pytest.mark.parametrize(("seed", "offsets", "fault_rate"), SCENARIOS)
+def test_both_regions_converge(aws, seed, offsets, fault_rate):
+    regions, writes, chaos = run_scenario(seed, offsets, fault_rate, steps=300)
+    china = canonical(scan_all(regions.china.client("dynamodb"), "user-cn"))
+    world = canonical(scan_all(regions.world.client("dynamodb"), "user-sg"))
+
+    assert writes["delete"] and writes["tied put"] and writes["unstamped update"], writes
+    assert china == world, f"seed {seed} diverged after {dict(writes)}, faults {dict(chaos.faults)}"
+    for node in regions.nodes.values():
+        # Nothing was given up on: no poison, no batch that exhausted its retries.
+        assert queue_messages(node, node.region.sender_queue_url) == []
+        assert queue_messages(node, node.region.replicator_queue_url) == []
+    if fault_rate:
+        assert chaos.faults["redelivered"] and chaos.faults["throttled"]
+
+
+def test_every_item_carries_a_version_after_settling(aws):
+    regions, _, _ = run_scenario(7, {}, 0.1, steps=200)
+    for node in regions.nodes.values():
+        for stored in scan_all(node.client("dynamodb"), node.table):
+            assert "last_update_timestamp" in stored and "last_updater_region" in stored
