@@ -220,7 +220,7 @@ class FlakyPutRecords:
 
 def test_throttled_records_alone_are_retried(regions, monkeypatch):
     cn, sg = regions.china, regions.world
-    monkeypatch.setattr(outbound.random, "uniform", lambda a, b: 0)
+    cn.sender.pause = lambda attempt: None
     for key in "abcd":
         put(cn, key, now=NOW)
     flaky = FlakyPutRecords(cn.sender.peer.put_records, {"b", "d"}, failing_attempts={0})
@@ -234,7 +234,7 @@ def test_throttled_records_alone_are_retried(regions, monkeypatch):
 
 def test_records_the_peer_keeps_refusing_are_reported_from_the_first_failure(regions, monkeypatch):
     cn = regions.china
-    monkeypatch.setattr(outbound.random, "uniform", lambda a, b: 0)
+    cn.sender.pause = lambda attempt: None
     for key in "abcd":
         put(cn, key, now=NOW)
     records = stream_records(cn)

@@ -95,6 +95,8 @@ class Sender:
                 settings.credentials_ttl_seconds,
             ),
         )
+        # Full-jitter exponential backoff between PutRecords attempts; replaceable in tests.
+        self.pause: Callable[[int], None] = _backoff
         self.processor = KeyOrderedBatchProcessor(
             EventType.DynamoDBStreams, _record_key, settings.concurrency, logger=self.logger
         )
@@ -306,7 +308,7 @@ class Sender:
             if attempt:
                 if _remaining_ms(context) < DEADLINE_MARGIN_MS:
                     break
-                time.sleep(random.uniform(0, min(2.0, 0.1 * 2**attempt)))
+                self.pause(attempt)
             if attempt:
                 batch.counts["ship_retries"] += len(pending)
             pending = [o for chunk in _chunks(pending) for o in self._put_chunk(chunk)]
@@ -380,6 +382,10 @@ def _chunks(items: list[_Outgoing]):
         size += item_size
     if chunk:
         yield chunk
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(2.0, 0.1 * 2**attempt)))
 
 
 def _remaining_ms(context: Any) -> int:
