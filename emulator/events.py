@@ -8,8 +8,10 @@ base64 text. DynamoDB Streams' ApproximateCreationDateTime is whole seconds on A
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 from typing import Any
 
+from replication import wire
 from replication.wire import item_from_client
 
 
@@ -52,3 +54,25 @@ def kinesis_record(
         "awsRegion": region,
         "eventSourceARN": stream_arn,
     }
+
+
+def kinesis_batch(
+    payloads: list[bytes | wire.Change], stream_arn: str, region: str, first_sequence: int = 1000
+) -> dict[str, Any]:
+    """A replicator event carrying wire documents (or raw bytes, for malformed ones), in order."""
+    records = []
+    for offset, payload in enumerate(payloads):
+        change = payload if isinstance(payload, wire.Change) else None
+        data = wire.encode(change) if change else payload
+        sequence = str(first_sequence + offset)
+        raw = {
+            "PartitionKey": wire.partition_key(change) if change else f"raw-{sequence}",
+            "SequenceNumber": sequence,
+            "Data": data,
+            "ApproximateArrivalTimestamp": _EPOCH,
+        }
+        records.append(kinesis_record(raw, stream_arn, "shardId-000000000000", region))
+    return {"Records": records}
+
+
+_EPOCH = datetime.fromtimestamp(1, UTC)

@@ -7,6 +7,7 @@ import copy
 import json
 from typing import Any
 
+from emulator import events
 from emulator.mapping import DynamoDBStreamSource, KinesisSource
 from emulator.pipeline import Node
 from replication import wire
@@ -43,26 +44,8 @@ def shipped_changes(node: Node) -> list[wire.Change]:
 
 
 def kinesis_event(node: Node, changes: list[bytes | wire.Change]) -> dict[str, Any]:
-    """A replicator event carrying the given wire documents (or raw bytes), in order."""
-    records = []
-    for i, change in enumerate(changes):
-        data = wire.encode(change) if isinstance(change, wire.Change) else change
-        key = wire.partition_key(change) if isinstance(change, wire.Change) else f"raw-{i}"
-        records.append(
-            {
-                "kinesis": {
-                    "partitionKey": key,
-                    "sequenceNumber": str(1000 + i),
-                    "data": base64.b64encode(data).decode(),
-                    "approximateArrivalTimestamp": 1.0,
-                },
-                "eventSource": "aws:kinesis",
-                "eventID": f"shardId-000000000000:{1000 + i}",
-                "eventSourceARN": node.region.replication_stream_arn,
-                "awsRegion": node.name,
-            }
-        )
-    return {"Records": records}
+    """A replicator event for this region carrying the given changes (or raw bytes)."""
+    return events.kinesis_batch(changes, node.region.replication_stream_arn, node.name)
 
 
 def queue_messages(node: Node, url: str) -> list[dict[str, Any]]:

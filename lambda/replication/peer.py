@@ -98,20 +98,17 @@ class PeerStream:
 
     def put_records(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         try:
-            return self._current_client().put_records(
-                StreamName=self.settings.peer_stream, Records=records
-            )
+            return self.client().put_records(StreamName=self.settings.peer_stream, Records=records)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in REJECTED_CREDENTIALS:
                 raise
         # The peer refused the keys: they may have been rotated since we read them.
         self.credentials.invalidate()
         self.credential_refreshes += 1
-        return self._current_client().put_records(
-            StreamName=self.settings.peer_stream, Records=records
-        )
+        return self.client().put_records(StreamName=self.settings.peer_stream, Records=records)
 
-    def _current_client(self) -> Any:
+    def client(self) -> Any:
+        """The Kinesis client for the current key pair (built, or rebuilt, as needed)."""
         keys = self.credentials.get()
         with self._lock:
             if self._client is None or keys != self._client_keys:
