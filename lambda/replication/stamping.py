@@ -18,7 +18,8 @@ from typing import Any
 
 from replication.versions import REGION_ATTR, TIMESTAMP_ATTR, now_ms
 
-_SET = re.compile(r"\bSET\b", re.IGNORECASE)
+# The SET keyword, not a placeholder such as #set or :set.
+_SET = re.compile(r"(?<![#:\w])SET\b", re.IGNORECASE)
 
 
 def version_attributes(region: str, now: int | None = None, typed: bool = False) -> dict[str, Any]:
