@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ClientError
 
 from replication import outbound, wire
@@ -340,3 +341,51 @@ def test_the_peer_client_goes_through_the_configured_proxy(regions):
     }
     assert client.meta.region_name == "ap-southeast-1"
     assert client._client_config.connect_timeout == settings.connect_timeout_seconds
+
+
+class FakeContext:
+    def __init__(self, remaining_ms):
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self):
+        return self.remaining_ms
+
+
+@pytest.mark.parametrize(("remaining_ms", "attempts"), [(120_000, 6), (60_000, 4), (16_000, 1)])
+def test_no_attempt_starts_that_could_outlast_the_function(regions, remaining_ms, attempts):
+    cn = regions.china
+    cn.sender.pause = lambda attempt: None
+    put(cn, "ok", now=NOW)
+    put(cn, "refused", now=NOW)
+    records = stream_records(cn)
+    flaky = FlakyPutRecords(cn.sender.peer.put_records, {"refused"}, set(range(99)))
+    context = FakeContext(remaining_ms)
+
+    def slow(records):  # every attempt takes as long as its timeouts allow
+        context.remaining_ms -= 13_000
+        return flaky(records)
+
+    cn.sender.peer.put_records = slow
+    response = cn.sender.handle({"Records": records}, context)
+
+    # Each attempt may take connect + read timeouts (13 s by default) plus 2 s to report.
+    assert len(flaky.calls) == attempts
+    assert response["batchItemFailures"] == [
+        {"itemIdentifier": records[1]["dynamodb"]["SequenceNumber"]}
+    ]
+
+
+def test_with_too_little_time_left_nothing_is_attempted_and_the_batch_is_retried(regions):
+    cn = regions.china
+    put(cn, "u1", now=NOW)
+    calls = []
+    cn.sender.peer.put_records = lambda records: calls.append(records)
+    with pytest.raises(BatchProcessingError):
+        cn.sender.handle({"Records": stream_records(cn)}, FakeContext(14_000))
+    assert calls == []
+
+
+def test_the_peer_client_makes_one_attempt_per_call(regions):
+    client = regions.china.sender.peer._build_client(("AK", "SK"))
+    assert client._client_config.retries["total_max_attempts"] == 1
+    assert client._client_config.read_timeout == regions.china.sender.settings.read_timeout_seconds

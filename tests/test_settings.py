@@ -52,8 +52,8 @@ def test_sender_settings_from_a_complete_env_with_defaults():
         tombstone_ttl_seconds=14 * 86400,
         ttl_deletes="replicate",
         concurrency=16,
-        connect_timeout_seconds=5,
-        read_timeout_seconds=15,
+        connect_timeout_seconds=3,
+        read_timeout_seconds=10,
     )
 
 

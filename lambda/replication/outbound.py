@@ -40,8 +40,8 @@ MAX_RECORDS_PER_REQUEST = 500
 MAX_BYTES_PER_REQUEST = 5 * 1024 * 1024
 MAX_BYTES_PER_RECORD = 1024 * 1024
 SHIP_ATTEMPTS = 6
-# Stop retrying with this much of the invocation left, so failures are still reported.
-DEADLINE_MARGIN_MS = 5_000
+# Time kept back after the last attempt, to report failures and flush metrics.
+REPORTING_MARGIN_MS = 2_000
 
 
 class ShipError(RuntimeError):
@@ -306,15 +306,20 @@ class Sender:
             if not pending:
                 break
             if attempt:
-                if _remaining_ms(context) < DEADLINE_MARGIN_MS:
-                    break
                 self.pause(attempt)
+            if _remaining_ms(context) < self._attempt_budget_ms():
+                break  # an attempt might not finish before the function times out
             if attempt:
                 batch.counts["ship_retries"] += len(pending)
             pending = [o for chunk in _chunks(pending) for o in self._put_chunk(chunk)]
         batch.counts["shipped"] -= len(pending)
         batch.counts["failed"] += len(pending)
         return [o.record for o in pending]
+
+    def _attempt_budget_ms(self) -> int:
+        """The longest one PutRecords attempt can take, plus time to report the outcome."""
+        s = self.settings
+        return 1000 * (s.connect_timeout_seconds + s.read_timeout_seconds) + REPORTING_MARGIN_MS
 
     def _put_chunk(self, chunk: list[_Outgoing]) -> list[_Outgoing]:
         try:

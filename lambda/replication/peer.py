@@ -84,8 +84,8 @@ class PeerStream:
     """PutRecords into the peer region's replication stream.
 
     One client per key pair, reused across invocations; rebuilt when the keys change.
-    Connection and read timeouts, and the SDK's own retries, are sized to finish well
-    inside the function's timeout; the caller's backoff covers the rest.
+    Each call makes one attempt bounded by the connect and read timeouts; retrying is the
+    caller's, which knows how much of the invocation is left.
     """
 
     def __init__(self, settings: SenderSettings, credentials: PeerCredentials):
@@ -122,7 +122,9 @@ class PeerStream:
             region_name=s.peer_region,
             connect_timeout=s.connect_timeout_seconds,
             read_timeout=s.read_timeout_seconds,
-            retries={"mode": "standard", "max_attempts": 3},
+            # One attempt per call: the sender's own loop retries, and only while a whole
+            # attempt still fits in the invocation (see outbound.Sender._ship).
+            retries={"mode": "standard", "total_max_attempts": 1},
             proxies={"https": s.peer_proxy_url, "http": s.peer_proxy_url}
             if s.peer_proxy_url
             else None,

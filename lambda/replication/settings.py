@@ -60,8 +60,8 @@ class SenderSettings:
     tombstone_ttl_seconds: int = 14 * 86400
     ttl_deletes: str = "replicate"
     concurrency: int = 16
-    connect_timeout_seconds: int = 5
-    read_timeout_seconds: int = 15
+    connect_timeout_seconds: int = 3
+    read_timeout_seconds: int = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> SenderSettings:
@@ -79,8 +79,8 @@ class SenderSettings:
             tombstone_ttl_seconds=e.integer("TOMBSTONE_TTL_SECONDS", 14 * 86400),
             ttl_deletes=e.choice("TTL_DELETES", TTL_DELETE_POLICIES, "replicate"),
             concurrency=e.integer("SENDER_CONCURRENCY", 16),
-            connect_timeout_seconds=e.integer("PEER_CONNECT_TIMEOUT_SECONDS", 5),
-            read_timeout_seconds=e.integer("PEER_READ_TIMEOUT_SECONDS", 15),
+            connect_timeout_seconds=e.integer("PEER_CONNECT_TIMEOUT_SECONDS", 3),
+            read_timeout_seconds=e.integer("PEER_READ_TIMEOUT_SECONDS", 10),
         )
 
 
