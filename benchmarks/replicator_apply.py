@@ -9,43 +9,31 @@
   one region, replicator in the other), for new items and for updates.
 
 Prints a table and writes JSON (default benchmarks/results/replicator_apply.json).
+Run it with `make bench` (or .venv/bin/python, once `make` has installed the project).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
+import boto3
+from moto import mock_aws
+
+from emulator import events, resources, topology
+from emulator.environment import use_local_aws
+from emulator.mapping import DynamoDBStreamSource
+from replication import wire
+from replication.clients import Clients
+from replication.inbound import Replicator
+from replication.outbound import Sender
+from replication.stamping import stamp
+from replication.versions import Version, now_ms
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "lambda"), str(ROOT)]
-for name, value in {
-    "AWS_ACCESS_KEY_ID": "benchmark",
-    "AWS_SECRET_ACCESS_KEY": "benchmark",
-    "AWS_DEFAULT_REGION": "ap-southeast-1",
-    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "POWERTOOLS_METRICS_DISABLED": "true",
-    "POWERTOOLS_LOG_LEVEL": "WARNING",
-}.items():
-    os.environ[name] = value
-os.environ.pop("AWS_ENDPOINT_URL", None)
-
-import boto3  # noqa: E402
-from moto import mock_aws  # noqa: E402
-
-from emulator import events, resources, topology  # noqa: E402
-from emulator.mapping import DynamoDBStreamSource  # noqa: E402
-from replication import wire  # noqa: E402
-from replication.clients import Clients  # noqa: E402
-from replication.inbound import Replicator  # noqa: E402
-from replication.outbound import Sender  # noqa: E402
-from replication.stamping import stamp  # noqa: E402
-from replication.versions import Version, now_ms  # noqa: E402
 
 
 class CallCounter:
@@ -118,7 +106,7 @@ def measure_apply(
     counter.attach(session.events)
     replicator = Replicator(
         resources.replicator_settings(region, concurrency=concurrency),
-        Clients(region.names.region, pool_size=concurrency + 4, session=session),
+        clients=Clients(region.names.region, pool_size=concurrency + 4, session=session),
     )
     source_table = next(iter(region.names.table_map))
     event = events.kinesis_batch(
@@ -150,10 +138,11 @@ def measure_path(source, target, count: int, updates: bool):
     for session in sessions:
         counter.attach(session.events)
     sender = Sender(
-        resources.sender_settings(source), Clients(source.names.region, session=sessions[0])
+        resources.sender_settings(source), clients=Clients(source.names.region, session=sessions[0])
     )
     replicator = Replicator(
-        resources.replicator_settings(target), Clients(target.names.region, session=sessions[1])
+        resources.replicator_settings(target),
+        clients=Clients(target.names.region, session=sessions[1]),
     )
     counter.attach(sender.peer.client().meta.events)
     counter.calls.clear()
@@ -237,6 +226,7 @@ def main() -> int:
         "--json", type=Path, default=ROOT / "benchmarks/results/replicator_apply.json"
     )
     args = parser.parse_args()
+    use_local_aws()
 
     with mock_aws():
         names = topology.load()

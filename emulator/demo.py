@@ -8,27 +8,15 @@ two tables item by item. Exits 1 if they differ.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import time
 
-for _name, _value in {
-    "AWS_ACCESS_KEY_ID": "demo",
-    "AWS_SECRET_ACCESS_KEY": "demo",
-    "AWS_DEFAULT_REGION": "ap-southeast-1",
-    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "POWERTOOLS_METRICS_DISABLED": "true",
-    "POWERTOOLS_LOG_LEVEL": "WARNING",
-}.items():
-    os.environ[_name] = _value
-os.environ.pop("AWS_ENDPOINT_URL", None)
+from moto import mock_aws
 
-from moto import mock_aws  # noqa: E402
-
-from emulator.pipeline import TwoRegions, scan_all  # noqa: E402
-from replication.stamping import stamp  # noqa: E402
+from emulator.environment import use_local_aws
+from emulator.pipeline import TwoRegions, scan_all
+from replication.stamping import stamp
 
 
 def main() -> int:
@@ -36,6 +24,7 @@ def main() -> int:
     parser.add_argument("-n", "--items", type=int, default=300, help="items written per region")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    use_local_aws()
     rng = random.Random(args.seed)
 
     with mock_aws():

@@ -55,23 +55,26 @@ class TwoRegions:
         concurrency: int = 8,
         batch_size: int = 500,
         max_retries: int = 10,
+        time_source: Callable[[], int] = now_ms,
     ):
+        """`time_source` is the true time in epoch ms (simulated in reproducible tests);
+        each region's clock reads it plus that region's offset."""
         offsets = clock_offsets_ms or {}
         names = topology.load()
         self.nodes: dict[str, Node] = {}
         for region_name in (topology.CHINA, topology.GLOBAL):
             offset = offsets.get(region_name, 0)
-            clock = (lambda o: lambda: now_ms() + o)(offset)
+            clock = (lambda o: lambda: time_source() + o)(offset)
             region = resources.create_region(names[region_name], boto3.Session(), key_schema)
             # Separate sessions per function, as separate Lambda environments would have.
             sender = Sender(
                 resources.sender_settings(region, concurrency=concurrency),
-                Clients(region_name, session=boto3.Session()),
+                clients=Clients(region_name, session=boto3.Session()),
                 clock=clock,
             )
             replicator = Replicator(
                 resources.replicator_settings(region, concurrency=concurrency),
-                Clients(region_name, session=boto3.Session()),
+                clients=Clients(region_name, session=boto3.Session()),
                 clock=clock,
             )
             streams = region.client("dynamodbstreams")

@@ -8,10 +8,14 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import threading
 from collections import Counter
+from datetime import UTC, datetime
+from unittest import mock
 
 import pytest
 from botocore.exceptions import ClientError
+from moto import mock_aws
 
 from emulator.pipeline import Node, TwoRegions, scan_all
 from replication import wire
@@ -25,8 +29,9 @@ class Chaos:
     """Delivery faults a real deployment sees: redelivery, reordering across items,
     throttled PutRecords, throttled writes."""
 
-    def __init__(self, rng: random.Random, rate: float):
-        self.rng, self.rate = rng, rate
+    def __init__(self, seed: int, rate: float):
+        self.seed, self.rate = seed, rate
+        self.rng = random.Random(f"{seed}:delivery")
         self.faults: Counter = Counter()
 
     def deliver(self, handler, key_of):
@@ -68,8 +73,17 @@ class Chaos:
         return throttled
 
     def flaky(self, call):
+        """Runs on worker threads, so each decision comes from the call itself (item and
+        how many times it was tried), not from the order threads happen to run in."""
+        tries: Counter = Counter()
+        lock = threading.Lock()
+
         def maybe_failing(**kwargs):
-            if self.rng.random() < self.rate / 2:
+            identity = json.dumps(kwargs["Item"], sort_keys=True, default=str)
+            with lock:
+                tries[identity] += 1
+                attempt = tries[identity]
+            if random.Random(f"{self.seed}:{identity}:{attempt}").random() < self.rate / 2:
                 self.faults["write_errors"] += 1
                 error = {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}
                 raise ClientError(error, "PutItem")
@@ -133,21 +147,50 @@ def application_write(rng: random.Random, node: Node, tied_timestamp: int) -> st
     return "delete"
 
 
-def run_scenario(seed: int, clock_offsets_ms: dict[str, int], fault_rate: float, steps: int):
+class SimulatedTime:
+    """The one true time of a scenario: both regions' clocks (plus their skew) and the
+    streams' record times read it, and it moves only between steps, so a seed replays."""
+
+    def __init__(self, start_ms: int = 1_800_000_000_000):
+        self.ms = start_ms
+
+    def __call__(self) -> int:
+        return self.ms
+
+    def utcnow(self) -> datetime:
+        return datetime.fromtimestamp(self.ms / 1000, UTC).replace(tzinfo=None)
+
+
+def run_scenario(
+    seed: int,
+    clock_offsets_ms: dict[str, int],
+    fault_rate: float,
+    steps: int,
+    concurrency: int = 1,
+):
     rng = random.Random(seed)
-    regions = TwoRegions(clock_offsets_ms=clock_offsets_ms, batch_size=rng.choice([3, 7, 50]))
-    chaos = Chaos(rng, fault_rate)
-    wire_chaos(regions, chaos)
-    nodes = list(regions.nodes.values())
-    mappings = [m for node in nodes for m in node.mappings()]
-    tied_timestamp = nodes[0].clock()
-    writes: Counter = Counter()
-    for _ in range(steps):
-        if rng.random() < 0.6:
-            writes[application_write(rng, rng.choice(nodes), tied_timestamp)] += 1
-        else:
-            rng.choice(mappings).poll()
-    regions.settle()
+    time = SimulatedTime()
+    with mock.patch("moto.dynamodb.models.table.utcnow", time.utcnow):
+        regions = TwoRegions(
+            clock_offsets_ms=clock_offsets_ms,
+            batch_size=rng.choice([3, 7, 50]),
+            concurrency=concurrency,
+            time_source=time,
+        )
+        chaos = Chaos(seed, fault_rate)
+        wire_chaos(regions, chaos)
+        nodes = list(regions.nodes.values())
+        mappings = [m for node in nodes for m in node.mappings()]
+        tied_timestamp = time() + 1_000
+        writes: Counter = Counter()
+        for _ in range(steps):
+            time.ms += rng.randrange(1, 30)
+            if rng.random() < 0.6:
+                writes[application_write(rng, rng.choice(nodes), tied_timestamp)] += 1
+            else:
+                rng.choice(mappings).poll()
+        time.ms += 1_000
+        regions.settle()
     return regions, writes, chaos
 
 
@@ -156,21 +199,23 @@ def canonical(items):
 
 
 SCENARIOS = [
-    pytest.param(seed, offsets, rate, id=f"seed{seed}-{label}")
-    for seed, offsets, rate, label in [
-        (1, {}, 0.0, "clean"),
-        (2, {}, 0.15, "faults"),
-        (3, {"ap-southeast-1": 3_000}, 0.15, "global-clock-ahead"),
-        (4, {"cn-north-1": 4_000}, 0.1, "china-clock-ahead"),
-        (5, {"cn-north-1": -2_500}, 0.2, "china-clock-behind"),
-        (6, {}, 0.3, "heavy-faults"),
+    pytest.param(seed, offsets, rate, workers, id=f"seed{seed}-{label}")
+    for seed, offsets, rate, workers, label in [
+        (1, {}, 0.0, 1, "clean"),
+        (2, {}, 0.15, 1, "faults"),
+        (3, {"ap-southeast-1": 3_000}, 0.15, 1, "global-clock-ahead"),
+        (4, {"cn-north-1": 4_000}, 0.1, 1, "china-clock-ahead"),
+        (5, {"cn-north-1": -2_500}, 0.2, 1, "china-clock-behind"),
+        (6, {}, 0.3, 1, "heavy-faults"),
+        # Worker threads make the interleaving vary from run to run; the outcome must not.
+        (7, {"ap-southeast-1": 1_500}, 0.15, 8, "threads"),
     ]
 ]
 
 
-@pytest.mark.parametrize(("seed", "offsets", "fault_rate"), SCENARIOS)
-def test_both_regions_converge(aws, seed, offsets, fault_rate):
-    regions, writes, chaos = run_scenario(seed, offsets, fault_rate, steps=300)
+@pytest.mark.parametrize(("seed", "offsets", "fault_rate", "workers"), SCENARIOS)
+def test_both_regions_converge(aws, seed, offsets, fault_rate, workers):
+    regions, writes, chaos = run_scenario(seed, offsets, fault_rate, 300, workers)
     china = canonical(scan_all(regions.china.client("dynamodb"), "user-cn"))
     world = canonical(scan_all(regions.world.client("dynamodb"), "user-sg"))
 
@@ -184,8 +229,23 @@ def test_both_regions_converge(aws, seed, offsets, fault_rate):
         assert chaos.faults["redelivered"] and chaos.faults["throttled"]
 
 
+def test_a_seed_replays_exactly():
+    runs = []
+    for _ in range(2):
+        with mock_aws():
+            regions, writes, chaos = run_scenario(11, {"cn-north-1": 700}, 0.2, 150)
+            runs.append(
+                (
+                    canonical(scan_all(regions.china.client("dynamodb"), "user-cn")),
+                    writes,
+                    chaos.faults,
+                )
+            )
+    assert runs[0] == runs[1]
+
+
 def test_every_item_carries_a_version_after_settling(aws):
-    regions, _, _ = run_scenario(7, {}, 0.1, steps=200)
+    regions, _, _ = run_scenario(8, {}, 0.1, 200)
     for node in regions.nodes.values():
         for stored in scan_all(node.client("dynamodb"), node.table):
             assert "last_update_timestamp" in stored and "last_updater_region" in stored

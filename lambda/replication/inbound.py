@@ -13,23 +13,19 @@ import base64
 import binascii
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import EventType
 from botocore.exceptions import ClientError
 
 from replication import versions, wire
 from replication.batch import KeyOrderedBatchProcessor
-from replication.clients import Clients
-from replication.failures import FailureQueue
+from replication.function import ReplicationFunction
 from replication.settings import ReplicatorSettings
 from replication.stats import StatsTable
-from replication.tombstones import Tombstones
 
 # What DynamoDB says about a write that can never succeed as sent (item too large, key
 # schema does not match the local table...): retrying would only block the shard.
@@ -63,26 +59,12 @@ class _Batch:
                 self.lag_ms[table].append(lag_ms)
 
 
-class Replicator:
-    def __init__(
-        self,
-        settings: ReplicatorSettings,
-        clients: Clients | None = None,
-        clock: Callable[[], int] = versions.now_ms,
-        logger: Logger | None = None,
-        metrics: Metrics | None = None,
-    ):
+class Replicator(ReplicationFunction):
+    service = "replicator"
+
+    def __init__(self, settings: ReplicatorSettings, **shared: Any):
+        super().__init__(settings, **shared)
         self.settings = settings
-        self.clients = clients or Clients(settings.region, pool_size=settings.concurrency + 4)
-        self.clock = clock
-        self.logger = logger or Logger(service="replicator")
-        self.metrics = metrics or Metrics(namespace="DynamoDBReplication", service="replicator")
-        self.tombstones = Tombstones(
-            self.clients.lazy("dynamodb"), settings.tombstone_table, settings.tombstone_ttl_seconds
-        )
-        self.failures = FailureQueue(
-            self.clients.lazy("sqs"), settings.failure_queue_url, "replicator"
-        )
         self.stats = StatsTable(self.clients.lazy("dynamodb"), settings.stats_table)
         self.processor = KeyOrderedBatchProcessor(
             EventType.KinesisDataStreams,

@@ -21,18 +21,15 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import EventType
 from botocore.exceptions import BotoCoreError, ClientError
 
 from replication import streams, versions, wire
 from replication.batch import KeyOrderedBatchProcessor
-from replication.clients import Clients
-from replication.failures import FailureQueue
+from replication.function import ReplicationFunction
 from replication.peer import PeerCredentials, PeerStream
 from replication.settings import SenderSettings
-from replication.tombstones import Tombstones
 from replication.versions import UNVERSIONED, Version
 
 # Kinesis PutRecords limits.
@@ -69,24 +66,12 @@ class _Batch:
             self.counts[outcome] += 1
 
 
-class Sender:
-    def __init__(
-        self,
-        settings: SenderSettings,
-        clients: Clients | None = None,
-        clock: Callable[[], int] = versions.now_ms,
-        logger: Logger | None = None,
-        metrics: Metrics | None = None,
-    ):
+class Sender(ReplicationFunction):
+    service = "sender"
+
+    def __init__(self, settings: SenderSettings, **shared: Any):
+        super().__init__(settings, **shared)
         self.settings = settings
-        self.clients = clients or Clients(settings.region, pool_size=settings.concurrency + 4)
-        self.clock = clock
-        self.logger = logger or Logger(service="sender")
-        self.metrics = metrics or Metrics(namespace="DynamoDBReplication", service="sender")
-        self.tombstones = Tombstones(
-            self.clients.lazy("dynamodb"), settings.tombstone_table, settings.tombstone_ttl_seconds
-        )
-        self.failures = FailureQueue(self.clients.lazy("sqs"), settings.failure_queue_url, "sender")
         self.peer = PeerStream(
             settings,
             PeerCredentials(
@@ -150,95 +135,113 @@ class Sender:
     def _handle_write(self, batch, raw, table, keys, created) -> str:
         new = raw["dynamodb"]["NewImage"]
         old = raw["dynamodb"].get("OldImage")
-        new_version = versions.of_image(new)
-        if new_version is not None and new_version.region != self.settings.region:
-            return "echo"
         if old is not None and new == old:
             return "unchanged"
-        floor = versions.of_image(old) or UNVERSIONED
-        if raw["eventName"] == "INSERT":
-            floor = max(floor, batch.tombstones.get(wire.key_id(table, keys), UNVERSIONED))
-        if new_version is None or new_version <= floor:
-            return self._restamp(table, keys, new, floor, new_version)
-        change = wire.Change(
-            table=table,
-            op=wire.PUT,
-            keys=keys,
-            version=new_version,
-            origin=self.settings.region,
-            stream_ts_ms=created,
-            item=new,
-            event_id=raw.get("eventID", ""),
+        if self._is_echo(raw):
+            return "echo"
+        new_version = versions.of_image(new)
+        # A local write must be newer than the item's old version and its tombstone: a write
+        # on an item that a replicated put brought back while its delete was being recorded
+        # would otherwise lose to that delete in the peer region only.
+        floor = max(
+            versions.of_image(old) or UNVERSIONED,
+            batch.tombstones.get(wire.key_id(table, keys), UNVERSIONED),
         )
-        return self._queue(batch, raw, change)
+        from_peer = new_version is not None and new_version.region != self.settings.region
+        if new_version is None or from_peer or new_version <= floor:
+            return self._restamp(batch, raw, table, keys, new, floor, new_version)
+        return self._queue(batch, raw, wire.PUT, table, keys, new_version, created, item=new)
 
-    def _restamp(self, table, keys, image, floor, seen: Version | None) -> str:
+    def _restamp(self, batch: _Batch, raw, table, keys, image, floor, seen) -> str:
         """Give the item a version newer than everything it is compared with; the stream
         then carries that write, which is shipped in place of this one."""
         fresh = max(floor, seen or UNVERSIONED).bumped(self.clock(), self.settings.region)
-        key_attribute = next(iter(keys))
-        condition = versions.unchanged_condition(wire.item_to_client(image), key_attribute)
-        condition["ExpressionAttributeValues"] = {
-            **condition.get("ExpressionAttributeValues", {}),
-            ":nts": {"N": str(fresh.timestamp)},
-            ":nreg": {"S": fresh.region},
-        }
         try:
-            self.clients("dynamodb").update_item(
-                TableName=table,
-                Key=wire.item_to_client(keys),
-                UpdateExpression="SET #vts = :nts, #vreg = :nreg",
-                **condition,
-            )
+            self._stamp(table, keys, image, fresh)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            return self._reinstate(table, keys, image, fresh)
+            return self._settle_above(batch, raw, table, keys, image, fresh)
         self.logger.info(
             "stamped a write that carried no newer version",
             extra={"table": table, "keys": keys, "seen": seen, "stamped": fresh},
         )
         return "restamped"
 
-    def _reinstate(self, table, keys, image, fresh: Version, attempts: int = 3) -> str:
-        """The item changed before the write could be stamped. A later local change has
-        its own record and wins; but if the replicator overwrote the write with an older
-        change (or applied an older delete), the write is put back at its fresh version,
-        which is what the peer will be told too."""
+    def _stamp(self, table, keys, image, fresh: Version) -> None:
+        """Set the item's version to `fresh`, if it still carries the version `image` has."""
+        condition = versions.unchanged_condition(wire.item_to_client(image), next(iter(keys)))
+        condition["ExpressionAttributeValues"] = {
+            **condition.get("ExpressionAttributeValues", {}),
+            ":nts": {"N": str(fresh.timestamp)},
+            ":nreg": {"S": fresh.region},
+        }
+        self.clients("dynamodb").update_item(
+            TableName=table,
+            Key=wire.item_to_client(keys),
+            UpdateExpression="SET #vts = :nts, #vreg = :nreg",
+            **condition,
+        )
+
+    def _settle_above(self, batch, raw, table, keys, image, fresh: Version, attempts=3) -> str:
+        """The item changed before this write could be stamped `fresh`. Whatever it holds
+        now must still end up at `fresh` or above, or the versions this write saw (which
+        the peer may hold) would outrank it:
+        - a later local write is lifted to `fresh`;
+        - an older replicated change is overwritten by this write, put back at `fresh`;
+        - a later local delete is recorded and shipped at `fresh`."""
         ddb = self.clients("dynamodb")
-        key_attribute = next(iter(keys))
         kid = wire.key_id(table, keys)
         for _ in range(attempts):
             current = ddb.get_item(
                 TableName=table, Key=wire.item_to_client(keys), ConsistentRead=True
             ).get("Item")
-            if current is not None:
-                holder = versions.of_image(current)
-                condition = versions.unchanged_condition(current, key_attribute)
-            else:
-                holder = self.tombstones.versions([kid]).get(kid)
-                condition = {
-                    "ConditionExpression": "attribute_not_exists(#vkey)",
-                    "ExpressionAttributeNames": {"#vkey": key_attribute},
-                }
-            if holder is None or holder.region == self.settings.region or holder >= fresh:
-                return "superseded"
             try:
-                ddb.put_item(
-                    TableName=table,
-                    Item={**wire.item_to_client(image), **fresh.to_typed()},
-                    **condition,
-                )
+                if current is not None:
+                    held = versions.of_image(current)
+                    if held is not None and held >= fresh:
+                        return "superseded"
+                    if held is None or held.region == self.settings.region:
+                        self._stamp(table, keys, wire.item_from_client(current), fresh)
+                        return "restamped"
+                    ddb.put_item(
+                        TableName=table,
+                        Item={**wire.item_to_client(image), **fresh.to_typed()},
+                        **versions.unchanged_condition(current, next(iter(keys))),
+                    )
+                    return self._reinstated(table, keys, held, fresh)
+                tombstone = self.tombstones.versions([kid]).get(kid)
+                if tombstone is not None and tombstone >= fresh:
+                    return "superseded"
+                if tombstone is not None and tombstone.region != self.settings.region:
+                    ddb.put_item(
+                        TableName=table,
+                        Item={**wire.item_to_client(image), **fresh.to_typed()},
+                        ConditionExpression="attribute_not_exists(#vkey)",
+                        ExpressionAttributeNames={"#vkey": next(iter(keys))},
+                    )
+                    return self._reinstated(table, keys, tombstone, fresh)
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                     raise
-                continue
-            self.logger.info(
-                "put back a write an older replicated change had overwritten",
-                extra={"table": table, "keys": keys, "overwritten_by": holder, "stamped": fresh},
-            )
-            return "reinstated"
+                continue  # it changed again: look once more
+            # Deleted here after this write: the delete must outrank what this write saw.
+            batch.tombstones[kid] = self.tombstones.record(kid, fresh)
+            created = streams.created_ms(raw)
+            return self._queue(batch, raw, wire.DELETE, table, keys, fresh, created)
         raise RuntimeError(f"{table} {keys}: the item kept changing while being stamped")
+
+    def _reinstated(self, table, keys, overwritten_by: Version, fresh: Version) -> str:
+        self.logger.info(
+            "put back a write an older replicated change had overwritten",
+            extra={
+                "table": table,
+                "keys": keys,
+                "overwritten_by": overwritten_by,
+                "stamped": fresh,
+            },
+        )
+        return "reinstated"
 
     def _handle_remove(self, batch, raw, table, keys, created) -> str:
         if streams.is_ttl_delete(raw) and self.settings.ttl_deletes == "skip":
@@ -253,21 +256,13 @@ class Sender:
             # or undid a resurrection. Nothing new to ship.
             return "echo"
         stored = self.tombstones.record(kid, version)
+        batch.tombstones[kid] = stored  # later writes to this item in the batch must beat it
         if stored > version:
             return "echo"
         # A replicated put may have re-created the item between the delete and the
         # tombstone; take it out again unless it is newer than this delete.
         self._delete_resurrected(table, keys, version)
-        change = wire.Change(
-            table=table,
-            op=wire.DELETE,
-            keys=keys,
-            version=version,
-            origin=self.settings.region,
-            stream_ts_ms=created,
-            event_id=raw.get("eventID", ""),
-        )
-        return self._queue(batch, raw, change)
+        return self._queue(batch, raw, wire.DELETE, table, keys, version, created)
 
     def _delete_resurrected(self, table, keys, version: Version) -> None:
         try:
@@ -280,7 +275,17 @@ class Sender:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
 
-    def _queue(self, batch: _Batch, raw, change: wire.Change) -> str:
+    def _queue(self, batch: _Batch, raw, op, table, keys, version, created, item=None) -> str:
+        change = wire.Change(
+            table=table,
+            op=op,
+            keys=keys,
+            version=version,
+            origin=self.settings.region,
+            stream_ts_ms=created,
+            item=item,
+            event_id=raw.get("eventID", ""),
+        )
         data = wire.encode(change)
         key = wire.partition_key(change)
         if len(data) + len(key) > MAX_BYTES_PER_RECORD:
@@ -336,15 +341,25 @@ class Sender:
 
     # -- reporting -------------------------------------------------------------------
 
+    def _is_echo(self, raw: dict[str, Any]) -> bool:
+        """A write the replicator made: stamped by the peer, and moving the version forward
+        (the replicator never writes otherwise; an application write that kept the peer's
+        version did not move it, and is stamped as a local change)."""
+        new_version = versions.of_image(raw["dynamodb"].get("NewImage"))
+        if new_version is None or new_version.region == self.settings.region:
+            return False
+        return new_version > (versions.of_image(raw["dynamodb"].get("OldImage")) or UNVERSIONED)
+
     def _tombstone_keys(self, records: list[dict[str, Any]]) -> list[str]:
-        """Inserts and deletes are compared with tombstones; read them all in one go."""
+        """Local writes and deletes are compared with tombstones; read them all in one go."""
         wanted = []
         for raw in records:
-            if raw.get("eventName") in ("INSERT", "REMOVE"):
-                try:
+            name = raw.get("eventName")
+            try:
+                if name == "REMOVE" or (name in ("INSERT", "MODIFY") and not self._is_echo(raw)):
                     wanted.append(wire.key_id(streams.table_of(raw), streams.keys_of(raw)))
-                except streams.UnreadableRecord:
-                    continue
+            except (streams.UnreadableRecord, KeyError):
+                continue
         return wanted
 
     def _emit(self, batch: _Batch) -> None:
