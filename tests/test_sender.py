@@ -389,3 +389,83 @@ def test_the_peer_client_makes_one_attempt_per_call(regions):
     client = regions.china.sender.peer._build_client(("AK", "SK"))
     assert client._client_config.retries["total_max_attempts"] == 1
     assert client._client_config.read_timeout == regions.china.sender.settings.read_timeout_seconds
+
+
+def test_an_unstamped_update_to_a_peer_written_item_is_stamped_not_dropped(regions):
+    cn, sg = regions.china, regions.world
+    put(cn, "u1", now=NOW, region="ap-southeast-1")  # replicated here earlier
+    cn.client("dynamodb").update_item(
+        TableName="user-cn",
+        Key={"PK": {"S": "u1"}},
+        UpdateExpression="SET #n = :n",
+        ExpressionAttributeNames={"#n": "name"},
+        ExpressionAttributeValues={":n": {"S": "changed here"}},
+    )
+    cn.sender.handle({"Records": stream_records(cn)})
+    assert cn.sender.last_counts["restamped"] == 1
+
+    cn.sender.handle({"Records": stream_records(cn)[-1:]})
+    [change] = shipped_changes(sg)
+    assert change.item["name"] == {"S": "changed here"}
+    assert change.version.region == "cn-north-1" and change.version.timestamp > NOW
+
+
+def test_a_local_update_older_than_the_items_tombstone_is_stamped_past_it(regions):
+    cn = regions.china
+    put(cn, "u1", now=NOW - 10)
+    records = stream_records(cn)
+    cn.sender.tombstones.record(wire.key_id("user-cn", {"PK": {"S": "u1"}}), Version(NOW, "x"))
+    put(cn, "u1", now=NOW - 5, name="after the delete")  # a MODIFY, older than the tombstone
+    cn.sender.handle(
+        {"Records": stream_records(cn, after=records[-1]["dynamodb"]["SequenceNumber"])}
+    )
+
+    assert cn.sender.last_counts["restamped"] == 1
+    assert of_image(item(cn, "u1")) > Version(NOW, "x")
+
+
+def rolled_back(cn):
+    """An item at version NOW, then a local write stamped 5 s older (a lagging clock)."""
+    put(cn, "u1", now=NOW, name="newest")
+    put(cn, "u1", now=NOW - 5_000, name="rolled back")
+    return stream_records(cn)[1:]
+
+
+def test_a_rolled_back_write_overwritten_by_an_older_replica_is_put_back(regions):
+    cn, sg = regions.china, regions.world
+    records = rolled_back(cn)
+    put(cn, "u1", now=NOW - 1_000, region="ap-southeast-1", name="replica")  # beats the rollback
+    cn.sender.handle({"Records": records})
+
+    assert cn.sender.last_counts["reinstated"] == 1
+    stored = item(cn, "u1")
+    assert stored["name"] == {"S": "rolled back"} and of_image(stored) > Version(NOW, "cn-north-1")
+    # The put-back write is on the stream next, and is what the peer gets.
+    cn.sender.handle({"Records": stream_records(cn)[-1:]})
+    last = shipped_changes(sg)[-1]
+    assert last.item["name"] == {"S": "rolled back"} and last.version == of_image(stored)
+
+
+def test_a_later_local_write_is_lifted_above_what_the_rolled_back_write_saw(regions):
+    cn = regions.china
+    records = rolled_back(cn)
+    put(cn, "u1", now=NOW - 4_000, name="later, still behind")
+    cn.sender.handle({"Records": records})
+
+    stored = item(cn, "u1")
+    assert stored["name"] == {"S": "later, still behind"}
+    assert of_image(stored) > Version(NOW, "cn-north-1")
+
+
+def test_a_later_local_delete_is_shipped_above_what_the_rolled_back_write_saw(regions):
+    cn, sg = regions.china, regions.world
+    records = rolled_back(cn)
+    cn.client("dynamodb").delete_item(TableName="user-cn", Key={"PK": {"S": "u1"}})
+    cn.sender.handle({"Records": records})
+
+    delete = shipped_changes(sg)[-1]
+    assert delete.op == wire.DELETE and delete.version > Version(NOW, "cn-north-1")
+    # The delete's own record, processed next, is already covered: nothing more is shipped.
+    shipped = len(shipped_changes(sg))
+    cn.sender.handle({"Records": stream_records(cn)[-1:]})
+    assert len(shipped_changes(sg)) == shipped
