@@ -207,6 +207,7 @@ SCENARIOS = [
         (4, {"cn-north-1": 4_000}, 0.1, 1, "china-clock-ahead"),
         (5, {"cn-north-1": -2_500}, 0.2, 1, "china-clock-behind"),
         (6, {}, 0.3, 1, "heavy-faults"),
+        (101, {"cn-north-1": -4_000}, 0.2, 1, "china-clock-far-behind"),
         # Worker threads make the interleaving vary from run to run; the outcome must not.
         (7, {"ap-southeast-1": 1_500}, 0.15, 8, "threads"),
     ]

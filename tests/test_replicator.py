@@ -271,3 +271,15 @@ def test_metrics_are_emitted_as_embedded_metric_format(regions, capsys):
     assert {"Replicated", "Stale", "Poison", "ReplicationLag"} <= names
     assert emf["Replicated"] == [1.0] and emf["Stale"] == [1.0] and emf["Poison"] == [1.0]
     assert 1_000 <= emf["ReplicationLag"][0] < 60_000
+
+
+def test_an_item_created_and_updated_in_one_batch_is_checked_as_the_batch_left_it(regions):
+    cn = regions.china
+    cn.replicator.tombstones.record(
+        wire.key_id("user-cn", {"PK": {"S": "u1"}}), Version(NOW + 10, "cn-north-1")
+    )
+    # Both puts are older than the delete here; the second one is the item's final state.
+    cn.replicator.handle(kinesis_event(cn, [change(ts=NOW), change(ts=NOW + 5, name="later")]))
+
+    assert item(cn, "u1") is None
+    assert cn.replicator.last_counts == {"replicated": 1, "stale": 1}

@@ -37,7 +37,9 @@ class TombstoneCheckError(RuntimeError):
 
 
 @dataclass
-class _Inserted:
+class _Written:
+    """A put this batch applied: the item's state as the batch left it, so far."""
+
     record: dict[str, Any]
     table: str
     change: wire.Change
@@ -49,7 +51,11 @@ class _Batch:
         default_factory=dict
     )  # id(record) -> (table, outcome)
     lag_ms: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
-    inserted: list[_Inserted] = field(default_factory=list)
+    # Per item (key_id): the last put applied, and whether some put in the batch created the
+    # item (or replayed one that may have); those are checked against tombstones at the end.
+    # Each item's records run on one thread, in order, so these need no lock.
+    written: dict[str, _Written] = field(default_factory=dict)
+    created: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def settle(self, record: dict[str, Any], table: str, outcome: str, lag_ms: int | None = None):
@@ -103,7 +109,7 @@ class Replicator(ReplicationFunction):
             if change.op == wire.PUT:
                 outcome = self._put(batch, raw, table, change)
             else:
-                outcome = self._delete(table, change)
+                outcome = self._delete(batch, table, change)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
             if code in PERMANENT_ERRORS:
@@ -127,16 +133,21 @@ class Replicator(ReplicationFunction):
                 raise
             if versions.of_image(exc.response.get("Item")) == change.version:
                 # A replay of a put that landed before: it may not have been checked yet.
-                with batch.lock:
-                    batch.inserted.append(_Inserted(raw, table, change))
+                self._wrote(batch, raw, table, change, created=True)
             return "stale"
-        if not response.get("Attributes"):
-            with batch.lock:
-                batch.inserted.append(_Inserted(raw, table, change))
+        self._wrote(batch, raw, table, change, created=not response.get("Attributes"))
         return "replicated"
 
-    def _delete(self, table: str, change: wire.Change) -> str:
-        self.tombstones.record(wire.key_id(table, change.keys), change.version)
+    def _wrote(self, batch: _Batch, raw, table: str, change: wire.Change, created: bool) -> None:
+        kid = wire.key_id(table, change.keys)
+        batch.written[kid] = _Written(raw, table, change)
+        if created:
+            with batch.lock:
+                batch.created.add(kid)
+
+    def _delete(self, batch: _Batch, table: str, change: wire.Change) -> str:
+        kid = wire.key_id(table, change.keys)
+        self.tombstones.record(kid, change.version)
         try:
             self.clients("dynamodb").delete_item(
                 TableName=table,
@@ -147,6 +158,7 @@ class Replicator(ReplicationFunction):
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
             return "stale"
+        batch.written.pop(kid, None)  # nothing of the batch's puts is left to check
         return "replicated"
 
     def _poison(self, batch: _Batch, raw: dict[str, Any], table: str, reason: str) -> str:
@@ -158,35 +170,39 @@ class Replicator(ReplicationFunction):
     # -- batch-wide steps ------------------------------------------------------------
 
     def _undo_resurrections(self, batch: _Batch) -> None:
-        """Delete items that a put just created although a newer delete is on record."""
-        if not batch.inserted:
+        """Delete items this batch created although a newer delete is on record. The item
+        is compared as the batch left it (the last put to it), not as the first put made it."""
+        last_writes = [batch.written[kid] for kid in batch.created if kid in batch.written]
+        if not last_writes:
             return
         try:
             tombstones = self.tombstones.versions(
-                wire.key_id(i.table, i.change.keys) for i in batch.inserted
+                wire.key_id(w.table, w.change.keys) for w in last_writes
             )
         except (ClientError, RuntimeError) as exc:
             self.processor.mark_failed(
-                [i.record for i in batch.inserted], TombstoneCheckError(str(exc))
+                [w.record for w in last_writes], TombstoneCheckError(str(exc))
             )
             return
-        for inserted in batch.inserted:
-            tombstone = tombstones.get(wire.key_id(inserted.table, inserted.change.keys))
-            if tombstone is None or tombstone < inserted.change.version:
+        for written in last_writes:
+            tombstone = tombstones.get(wire.key_id(written.table, written.change.keys))
+            if tombstone is None or tombstone < written.change.version:
                 continue
             try:
                 self.clients("dynamodb").delete_item(
-                    TableName=inserted.table,
-                    Key=wire.item_to_client(inserted.change.keys),
+                    TableName=written.table,
+                    Key=wire.item_to_client(written.change.keys),
                     **versions.unchanged_condition(
-                        inserted.change.version.to_typed(), next(iter(inserted.change.keys))
+                        written.change.version.to_typed(), next(iter(written.change.keys))
                     ),
                 )
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                    self.processor.mark_failed([inserted.record], TombstoneCheckError(str(exc)))
-                    continue
-            batch.settle(inserted.record, inserted.table, "stale")
+                    self.processor.mark_failed([written.record], TombstoneCheckError(str(exc)))
+                # Otherwise it changed since: a newer write here, which the sender compares
+                # with the same tombstone.
+                continue
+            batch.settle(written.record, written.table, "stale")
 
     def _report(self, batch: _Batch, records: list[dict[str, Any]], failed: set[int]) -> None:
         per_table: dict[str, Counter] = defaultdict(Counter)
