@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from emulator.pipeline import TwoRegions
 from replication import wire
 from replication.versions import Version, now_ms
-from tests.helpers import item, kinesis_event, put, queue_messages
+from tests.helpers import item, kinesis_event, put, queue_messages, stream_records
 
 NOW = 1_800_000_000_000
 SG = "ap-southeast-1"
@@ -283,3 +283,23 @@ def test_an_item_created_and_updated_in_one_batch_is_checked_as_the_batch_left_i
 
     assert item(cn, "u1") is None
     assert cn.replicator.last_counts == {"replicated": 1, "stale": 1}
+
+
+def test_metrics_stay_per_function_and_never_pile_up(regions, capsys, monkeypatch):
+    cn = regions.china
+    # With publishing off, the sender's counts must be dropped, not kept for a later line.
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    put(cn, "u1", now=NOW)
+    cn.sender.handle({"Records": stream_records(cn)})
+    cn.replicator.handle(kinesis_event(cn, [change(key="a")]))
+    assert cn.sender.metrics.metric_set == {} and cn.replicator.metrics.metric_set == {}
+    assert '"_aws"' not in capsys.readouterr().out
+
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    put(cn, "u2", now=NOW)
+    cn.sender.handle({"Records": stream_records(cn)[-1:]})
+    cn.replicator.handle(kinesis_event(cn, [change(key="b")]))
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
+    names = [{m["Name"] for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]} for line in lines]
+    # One line per function, each with its own metrics only.
+    assert names == [{"Shipped"}, {"Replicated", "ReplicationLag"}]

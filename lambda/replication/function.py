@@ -3,9 +3,10 @@ metrics, tombstones and failure queue, all created lazily."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from replication import versions
 from replication.clients import Clients
@@ -25,12 +26,16 @@ class ReplicationFunction:
         clients: Clients | None = None,
         clock: Callable[[], int] = versions.now_ms,
         logger: Logger | None = None,
-        metrics: Metrics | None = None,
+        metrics: EphemeralMetrics | None = None,
     ):
         self.clients = clients or Clients(settings.region, pool_size=settings.concurrency + 4)
         self.clock = clock
         self.logger = logger or Logger(service=self.service)
-        self.metrics = metrics or Metrics(namespace=METRICS_NAMESPACE, service=self.service)
+        # Ephemeral: this function's own metric set, not one shared by every instance in the
+        # process (the emulator runs several functions in one process).
+        self.metrics = metrics or EphemeralMetrics(
+            namespace=METRICS_NAMESPACE, service=self.service
+        )
         self.tombstones = Tombstones(
             self.clients.lazy("dynamodb"),
             settings.tombstone_table,
@@ -40,3 +45,20 @@ class ReplicationFunction:
         self.failures = FailureQueue(
             self.clients.lazy("sqs"), settings.failure_queue_url, self.service
         )
+
+    def publish(self, counts: Mapping[str, int], names: Mapping[str, str], **timings: int) -> None:
+        """One Embedded Metric Format line for the batch: the outcome counts named in `names`
+        (zero counts left out), plus millisecond timings; then remember the counts."""
+        added = False
+        for outcome, metric in names.items():
+            if counts.get(outcome):
+                self.metrics.add_metric(metric, MetricUnit.Count, counts[outcome])
+                added = True
+        for metric, value in timings.items():
+            self.metrics.add_metric(metric, MetricUnit.Milliseconds, value)
+            added = True
+        if added:
+            self.metrics.flush_metrics()
+            # With POWERTOOLS_METRICS_DISABLED, flushing keeps the values; never let them pile up.
+            self.metrics.clear_metrics()
+        self.last_counts = dict(counts)

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import EventType
 from botocore.exceptions import ClientError
 
@@ -30,6 +29,14 @@ from replication.stats import StatsTable
 # What DynamoDB says about a write that can never succeed as sent (item too large, key
 # schema does not match the local table...): retrying would only block the shard.
 PERMANENT_ERRORS = frozenset({"ValidationException", "SerializationException"})
+
+
+METRIC_NAMES = {
+    "replicated": "Replicated",
+    "stale": "Stale",
+    "failed": "Failed",
+    "poison": "Poison",
+}
 
 
 class TombstoneCheckError(RuntimeError):
@@ -222,17 +229,6 @@ class Replicator(ReplicationFunction):
             except ClientError as exc:
                 # Counters are for monitoring: never fail (and re-apply) a batch over them.
                 self.logger.warning("could not update the stats table", extra={"error": str(exc)})
-        metric_names = {
-            "replicated": "Replicated",
-            "stale": "Stale",
-            "failed": "Failed",
-            "poison": "Poison",
-        }
-        for outcome, metric in metric_names.items():
-            if totals.get(outcome):
-                self.metrics.add_metric(metric, MetricUnit.Count, totals[outcome])
         all_lags = [lag for lags in batch.lag_ms.values() for lag in lags]
-        if all_lags:
-            self.metrics.add_metric("ReplicationLag", MetricUnit.Milliseconds, max(all_lags))
-        self.metrics.flush_metrics()
-        self.last_counts = dict(totals)
+        timings = {"ReplicationLag": max(all_lags)} if all_lags else {}
+        self.publish(totals, METRIC_NAMES, **timings)

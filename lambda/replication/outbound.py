@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import EventType
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -39,6 +38,21 @@ MAX_BYTES_PER_RECORD = 1024 * 1024
 SHIP_ATTEMPTS = 6
 # Time kept back after the last attempt, to report failures and flush metrics.
 REPORTING_MARGIN_MS = 2_000
+
+
+METRIC_NAMES = {
+    "shipped": "Shipped",
+    "echo": "EchoesDropped",
+    "unchanged": "UnchangedDropped",
+    "restamped": "Restamped",
+    "reinstated": "Reinstated",
+    "superseded": "Superseded",
+    "ttl_skipped": "TtlDeletesSkipped",
+    "poison": "Poison",
+    "failed": "Failed",
+    "ship_retries": "ShipRetries",
+    "peer_credential_refreshes": "PeerCredentialRefreshes",
+}
 
 
 class ShipError(RuntimeError):
@@ -105,7 +119,7 @@ class Sender(ReplicationFunction):
             batch.counts["peer_credential_refreshes"] = (
                 self.peer.credential_refreshes - refreshes_before
             )
-            self._emit(batch)
+            self.publish(batch.counts, METRIC_NAMES)
         return self.processor.response()
 
     # -- per record ------------------------------------------------------------------
@@ -361,27 +375,6 @@ class Sender(ReplicationFunction):
             except (streams.UnreadableRecord, KeyError):
                 continue
         return wanted
-
-    def _emit(self, batch: _Batch) -> None:
-        names = {
-            "shipped": "Shipped",
-            "echo": "EchoesDropped",
-            "unchanged": "UnchangedDropped",
-            "restamped": "Restamped",
-            "reinstated": "Reinstated",
-            "superseded": "Superseded",
-            "ttl_skipped": "TtlDeletesSkipped",
-            "poison": "Poison",
-            "failed": "Failed",
-            "ship_retries": "ShipRetries",
-            "peer_credential_refreshes": "PeerCredentialRefreshes",
-        }
-        emitted = [(m, batch.counts[o]) for o, m in names.items() if batch.counts.get(o)]
-        for metric, value in emitted:
-            self.metrics.add_metric(metric, MetricUnit.Count, value)
-        if emitted:
-            self.metrics.flush_metrics()
-        self.last_counts = dict(batch.counts)
 
 
 def _record_key(raw: dict[str, Any]) -> str:
