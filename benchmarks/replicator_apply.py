@@ -264,8 +264,8 @@ def main() -> int:
                 f" {run['records_per_second']:>11.1f} {run['calls_per_item']:>11.4f}"
             )
     print(
-        f"speed-up on moto: {speedups['moto']:.1f}x; moto spends {moto_cpu_ms:.2f} ms of CPU per"
-        f" record, which threads cannot overlap, so at most {ceiling:.1f}x is possible there"
+        f"speed-up on moto: {speedups['moto']:.1f}x; moto spends about {moto_cpu_ms:.2f} ms of CPU"
+        f" per record, which threads cannot overlap, so about {ceiling:.1f}x is the most there"
     )
     print(
         f"speed-up with DynamoDB as latency only: {speedups['latency-only']:.1f}x (target >= 15x)"
