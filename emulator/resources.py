@@ -26,9 +26,12 @@ class Region:
     replication_stream_arn: str
     sender_queue_url: str
     replicator_queue_url: str
+    endpoint_url: str | None = None  # the moto server, when not mocking in-process
 
     def client(self, service: str) -> Any:
-        return self.session.client(service, region_name=self.names.region)
+        return self.session.client(
+            service, region_name=self.names.region, endpoint_url=self.endpoint_url
+        )
 
 
 def create_region(
@@ -36,10 +39,15 @@ def create_region(
     session: boto3.Session | None = None,
     key_schema=DEFAULT_KEY_SCHEMA,
     shards: int = 1,
+    endpoint_url: str | None = None,
 ) -> Region:
     session = session or boto3.Session()
     region = names.region
-    dynamodb = session.client("dynamodb", region_name=region)
+
+    def client(service: str) -> Any:
+        return session.client(service, region_name=region, endpoint_url=endpoint_url)
+
+    dynamodb = client("dynamodb")
     stream_arns = {}
     for table in names.tables:
         response = dynamodb.create_table(
@@ -63,21 +71,21 @@ def create_region(
         TableName=names.tombstone_table,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": EXPIRY_ATTR},
     )
-    kinesis = session.client("kinesis", region_name=region)
+    kinesis = client("kinesis")
     kinesis.create_stream(StreamName=names.replication_stream, ShardCount=shards)
     stream_arn = kinesis.describe_stream_summary(StreamName=names.replication_stream)[
         "StreamDescriptionSummary"
     ]["StreamARN"]
-    sqs = session.client("sqs", region_name=region)
+    sqs = client("sqs")
     queues = [
         sqs.create_queue(QueueName=name)["QueueUrl"]
         for name in (names.sender_failure_queue, names.replicator_failure_queue)
     ]
-    ssm = session.client("ssm", region_name=region)
+    ssm = client("ssm")
     prefix = names.peer_credentials_prefix
     ssm.put_parameter(Name=f"{prefix}AccessKey", Value=DUMMY_KEYS[0], Type="String")
     ssm.put_parameter(Name=f"{prefix}SecretKey", Value=DUMMY_KEYS[1], Type="SecureString")
-    return Region(names, session, stream_arns, stream_arn, *queues)
+    return Region(names, session, stream_arns, stream_arn, *queues, endpoint_url=endpoint_url)
 
 
 def sender_settings(region: Region, **overrides: Any) -> SenderSettings:

@@ -1,0 +1,287 @@
+"""The whole system on this machine: both regions on one moto server, the real functions
+in their own processes, mappings with Lambda's semantics, a faulty link between them.
+
+    with LocalDeployment(workdir) as deployment:
+        ... write to deployment.regions["cn-north-1"] ...
+        deployment.wait_until_converged(timeout_s=60)
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from emulator import resources, topology
+from emulator.esm import EventSourceMapping, MappingConfig
+from emulator.faults import FaultProxy
+from emulator.functions import Function
+from emulator.mapping import DynamoDBStreamSource, KinesisSource, sqs_destination
+from emulator.pipeline import scan_all
+from replication import wire
+from replication.versions import now_ms
+
+# The mapping settings the Terraform module uses by default (the seed's, plus polling).
+SENDER_MAPPING = MappingConfig(
+    batch_size=500,
+    parallelization_factor=10,
+    maximum_retry_attempts=300,
+    maximum_record_age_s=86_400,
+    poll_interval_s=0.25,  # Lambda polls DynamoDB Streams shards 4 times a second
+)
+REPLICATOR_MAPPING = MappingConfig(
+    batch_size=500,
+    parallelization_factor=10,
+    maximum_retry_attempts=100,
+    maximum_record_age_s=86_400,
+    poll_interval_s=1.0,  # and Kinesis shards once a second
+)
+# Each region's functions use credentials of their own "account", as in two real accounts.
+ACCOUNT_KEYS = {topology.CHINA: "AKIACHINAEMULATED000", topology.GLOBAL: "AKIAGLOBALEMULATED00"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class LagRecorder:
+    """End-to-end lag of each replicated put: from its version timestamp (when it was written)
+    to the moment the replicator's batch holding it completed."""
+
+    samples: dict[str, list[int]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def observe(self, region: str, records: list[dict[str, Any]]) -> None:
+        done = now_ms()
+        lags = []
+        for record in records:
+            try:
+                change = wire.decode(base64.b64decode(record["kinesis"]["data"]))
+            except (wire.MalformedChange, ValueError):
+                continue
+            if change.op == wire.PUT:
+                lags.append(done - change.version.timestamp)
+        with self.lock:
+            self.samples.setdefault(region, []).extend(lags)
+
+    def all(self) -> list[int]:
+        with self.lock:
+            return [lag for lags in self.samples.values() for lag in lags]
+
+    def count(self, region: str) -> int:
+        with self.lock:
+            return len(self.samples.get(region, []))
+
+
+def percentile(values: list[int], fraction: float) -> int | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+class LocalDeployment:
+    def __init__(
+        self,
+        workdir: Path,
+        latency_ms: float = 80.0,
+        throttle_rate: float = 0.0,
+        function_concurrency: int = 2,
+        sender_mapping: MappingConfig = SENDER_MAPPING,
+        replicator_mapping: MappingConfig = REPLICATOR_MAPPING,
+        seed: int = 1,
+    ):
+        self.workdir = Path(workdir)
+        self.latency_ms = latency_ms
+        self.throttle_rate = throttle_rate
+        self.function_concurrency = function_concurrency
+        self.mapping_configs = {"sender": sender_mapping, "replicator": replicator_mapping}
+        self.seed = seed
+        self.names = topology.load()
+        self.regions: dict[str, resources.Region] = {}
+        self.links: dict[str, FaultProxy] = {}  # region -> the link carrying changes into it
+        self.functions: dict[str, Function] = {}
+        self.mappings: dict[str, EventSourceMapping] = {}
+        self.lag = LagRecorder()
+        self._server: ThreadedMotoServer | None = None
+        self.endpoint_url = ""
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def __enter__(self) -> LocalDeployment:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._server.start()
+        self.endpoint_url = f"http://127.0.0.1:{port}"
+        admin = boto3.Session(aws_access_key_id="admin", aws_secret_access_key="admin")
+        for name in (topology.CHINA, topology.GLOBAL):
+            self.regions[name] = resources.create_region(
+                self.names[name], admin, endpoint_url=self.endpoint_url
+            )
+            self.links[name] = FaultProxy(
+                self.endpoint_url, latency_ms=self.latency_ms, seed=self.seed
+            )
+            self.links[name].throttle_rate = self.throttle_rate
+            self.links[name].start()
+        for region in self.regions.values():
+            self._start_functions(region)
+        for region in self.regions.values():
+            self._start_mappings(region)
+
+    def stop(self) -> None:
+        for mapping in self.mappings.values():
+            mapping.stop()
+        for function in self.functions.values():
+            function.stop()
+        for link in self.links.values():
+            link.stop()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    # -- wiring ----------------------------------------------------------------------
+
+    def _environment(self, region: resources.Region) -> dict[str, str]:
+        name = region.names.region
+        return {
+            "AWS_REGION": name,
+            "AWS_DEFAULT_REGION": name,
+            "AWS_ACCESS_KEY_ID": ACCOUNT_KEYS[name],
+            "AWS_SECRET_ACCESS_KEY": "emulated",
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "TOMBSTONE_TABLE": region.names.tombstone_table,
+            "POWERTOOLS_METRICS_NAMESPACE": "DynamoDBReplication",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        }
+
+    def _start_functions(self, region: resources.Region) -> None:
+        n = region.names
+        base = self._environment(region)
+        sender_env = {
+            **base,
+            "PEER_REGION": n.peer_region,
+            "PEER_STREAM_NAME": n.peer_replication_stream,
+            "PEER_CREDENTIALS_PREFIX": n.peer_credentials_prefix,
+            "PEER_ENDPOINT_URL": self.links[n.peer_region].url,
+            "FAILURE_QUEUE_URL": region.sender_queue_url,
+            "POWERTOOLS_SERVICE_NAME": "sender",
+        }
+        replicator_env = {
+            **base,
+            "TABLE_MAP": json.dumps(n.table_map),
+            "STATS_TABLE": n.stats_table,
+            "FAILURE_QUEUE_URL": region.replicator_queue_url,
+            "POWERTOOLS_SERVICE_NAME": "replicator",
+        }
+        for kind, module, env in (
+            ("sender", "sender", sender_env),
+            ("replicator", "replicator", replicator_env),
+        ):
+            key = f"{kind}-{n.region}"
+            self.functions[key] = Function(
+                key,
+                module,
+                env,
+                self.workdir / f"{key}.log",
+                concurrency=self.function_concurrency,
+            )
+
+    def _start_mappings(self, region: resources.Region) -> None:
+        n = region.names
+        sqs = region.client("sqs")
+        for table, arn in region.stream_arns.items():
+            key = f"sender-{n.region}"
+            self.mappings[f"{key}-{table}"] = EventSourceMapping(
+                key,
+                DynamoDBStreamSource(region.client("dynamodbstreams"), arn, n.region),
+                self.functions[key].invoke,
+                self.mapping_configs["sender"],
+                sqs_destination(sqs, region.sender_queue_url),
+                function_arn=f"arn:emulated:lambda:{n.region}:000000000000:function:{key}",
+            ).start()
+        key = f"replicator-{n.region}"
+        self.mappings[key] = EventSourceMapping(
+            key,
+            KinesisSource(
+                region.client("kinesis"),
+                n.replication_stream,
+                region.replication_stream_arn,
+                n.region,
+            ),
+            self.functions[key].invoke,
+            self.mapping_configs["replicator"],
+            sqs_destination(sqs, region.replicator_queue_url),
+            function_arn=f"arn:emulated:lambda:{n.region}:000000000000:function:{key}",
+            on_done=lambda records, region=n.region: self.lag.observe(region, records),
+        ).start()
+
+    # -- observing -------------------------------------------------------------------
+
+    def items(self, region: str) -> dict[str, dict[str, Any]]:
+        """A region's first table, keyed by each item's key (as canonical JSON)."""
+        r = self.regions[region]
+        table = r.names.tables[0]
+        ddb = r.client("dynamodb")
+        schema = ddb.describe_table(TableName=table)["Table"]["KeySchema"]
+        names = [k["AttributeName"] for k in schema]
+        return {
+            json.dumps([wire.from_client(i[n]) for n in names]): wire.item_from_client(i)
+            for i in scan_all(ddb, table)
+        }
+
+    def divergent_keys(self) -> list[str]:
+        china, world = (self.items(name) for name in (topology.CHINA, topology.GLOBAL))
+        return sorted(k for k in china.keys() | world.keys() if china.get(k) != world.get(k))
+
+    def wait_until_converged(self, timeout_s: float, quiet_s: float = 3.0) -> bool:
+        """Until both tables hold the same items and nothing has moved for `quiet_s`."""
+        deadline = time.time() + timeout_s
+        last_moved, last_total = time.time(), -1
+        while time.time() < deadline:
+            total = sum(m.stats.delivered for m in self.mappings.values())
+            if total != last_total:
+                last_moved, last_total = time.time(), total
+            elif time.time() - last_moved >= quiet_s and not self.divergent_keys():
+                return True
+            time.sleep(0.5)
+        return False
+
+    def failure_messages(self, region: str, kind: str) -> list[dict[str, Any]]:
+        r = self.regions[region]
+        url = r.sender_queue_url if kind == "sender" else r.replicator_queue_url
+        sqs = r.client("sqs")
+        bodies = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
