@@ -93,22 +93,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def start_loader(deployment: LocalDeployment, region: str, args) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        str(ROOT / "tools" / "load_items.py"),
-        "-n",
-        str(args.items),
-        "-r",
-        ALIASES[region],
-        "--rate",
-        str(args.rate),
-        "--endpoint-url",
-        deployment.endpoint_url,
-        "--seed",
-        str(args.seed),
-        "--quiet",
-        "--json",
-    ]
+    seed = args.seed * 2 + (region == GLOBAL)  # a seed per region: each loads its own items
+    command = [sys.executable, str(ROOT / "tools" / "load_items.py"), "-n", str(args.items)]
+    command += ["-r", ALIASES[region], "--rate", str(args.rate), "--seed", str(seed)]
+    command += ["--endpoint-url", deployment.endpoint_url, "--quiet", "--json"]
     env = {**os.environ, **LOCAL_AWS}
     return subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -116,15 +104,11 @@ def start_loader(deployment: LocalDeployment, region: str, args) -> subprocess.P
 
 
 def progress_table(deployment: LocalDeployment, loaders, load_started: float) -> Table:
-    table = Table(title=f"replication, {time.time() - load_started:.0f} s")
-    for column in (
-        "region",
-        "loader",
-        "shipped to peer",
-        "applied from peer",
-        "lag p50",
-        "lag p95",
-    ):
+    table = Table(
+        title=f"replication, {time.time() - load_started:.0f} s",
+        caption="sent: changes shipped to the peer; applied: changes from the peer",
+    )
+    for column in ("region", "loader", "sent", "applied", "lag p50", "lag p95"):
         table.add_column(column, justify="right")
     for region in (CHINA, GLOBAL):
         lags = deployment.lag.samples.get(region, [])
