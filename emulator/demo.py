@@ -106,15 +106,17 @@ def start_loader(deployment: LocalDeployment, region: str, args) -> subprocess.P
 def progress_table(deployment: LocalDeployment, loaders, load_started: float) -> Table:
     table = Table(
         title=f"replication, {time.time() - load_started:.0f} s",
-        caption="sent: changes shipped to the peer; applied: changes from the peer",
+        caption="written: local writes on the region's stream; sent: shipped to the peer;"
+        " applied: the peer's changes applied here",
     )
-    for column in ("region", "loader", "sent", "applied", "lag p50", "lag p95"):
+    for column in ("region", "loader", "written", "sent", "applied", "lag p50", "lag p95"):
         table.add_column(column, justify="right")
     for region in (CHINA, GLOBAL):
         lags = deployment.lag.samples.get(region, [])
         table.add_row(
             region,
             "running" if loaders[region].poll() is None else f"done ({loaders[region].returncode})",
+            str(deployment.local_writes.get(region, 0)),
             str(deployment.links[deployment.names[region].peer_region].stats["forwarded_records"]),
             str(deployment.lag.count(region)),
             ms(percentile(lags, 0.50)),

@@ -115,6 +115,7 @@ class LocalDeployment:
         self.functions: dict[str, Function] = {}
         self.mappings: dict[str, EventSourceMapping] = {}
         self.lag = LagRecorder()
+        self.local_writes: dict[str, int] = {}  # region -> its own writes seen on its stream
         self._server: ThreadedMotoServer | None = None
         self.endpoint_url = ""
 
@@ -225,6 +226,7 @@ class LocalDeployment:
                 self.mapping_configs["sender"],
                 sqs_destination(sqs, region.sender_queue_url),
                 function_arn=f"arn:emulated:lambda:{n.region}:000000000000:function:{key}",
+                on_done=lambda records, region=n.region: self._count_local_writes(region, records),
             ).start()
         key = f"replicator-{n.region}"
         self.mappings[key] = EventSourceMapping(
@@ -241,6 +243,16 @@ class LocalDeployment:
             function_arn=f"arn:emulated:lambda:{n.region}:000000000000:function:{key}",
             on_done=lambda records, region=n.region: self.lag.observe(region, records),
         ).start()
+
+    def _count_local_writes(self, region: str, records: list[dict[str, Any]]) -> None:
+        written = sum(
+            1
+            for r in records
+            if r["dynamodb"].get("NewImage", {}).get("last_updater_region") == {"S": region}
+            and r["dynamodb"].get("NewImage") != r["dynamodb"].get("OldImage")
+        )
+        with self.lag.lock:
+            self.local_writes[region] = self.local_writes.get(region, 0) + written
 
     # -- observing -------------------------------------------------------------------
 
