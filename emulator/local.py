@@ -286,14 +286,7 @@ class LocalDeployment:
         return False
 
     def failure_messages(self, region: str, kind: str) -> list[dict[str, Any]]:
+        """Drain a region's sender or replicator failure queue."""
         r = self.regions[region]
         url = r.sender_queue_url if kind == "sender" else r.replicator_queue_url
-        sqs = r.client("sqs")
-        bodies = []
-        while True:
-            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-            if not messages:
-                return bodies
-            for message in messages:
-                bodies.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return resources.drain_queue(r.client("sqs"), url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,3 +112,15 @@ def replicator_settings(region: Region, **overrides: Any) -> ReplicatorSettings:
         failure_queue_url=region.replicator_queue_url,
         **overrides,
     )
+
+
+def drain_queue(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """Receive, delete and return every message body (JSON) waiting on a queue."""
+    bodies = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return bodies
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import copy
-import json
 from typing import Any
 
 from emulator import events
 from emulator.mapping import DynamoDBStreamSource, KinesisSource
 from emulator.pipeline import Node
+from emulator.resources import drain_queue
 from replication import wire
 from replication.stamping import stamp
 
@@ -49,15 +49,7 @@ def kinesis_event(node: Node, changes: list[bytes | wire.Change]) -> dict[str, A
 
 
 def queue_messages(node: Node, url: str) -> list[dict[str, Any]]:
-    sqs = node.client("sqs")
-    bodies = []
-    while True:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        if not messages:
-            return bodies
-        for message in messages:
-            bodies.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return drain_queue(node.client("sqs"), url)
 
 
 def mutated(record: dict[str, Any], **changes: Any) -> dict[str, Any]:
