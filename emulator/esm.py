@@ -86,6 +86,7 @@ class _Kind:
         return (
             self.dynamodb
             and record["eventName"] == "MODIFY"
+            and "NewImage" in ddb
             and ddb.get("NewImage") == ddb.get("OldImage")
         )
 
@@ -224,12 +225,14 @@ class _Lane:
                 self._done(len(batch), batch)
                 limit, attempts = config.batch_size, 0
                 continue
-            attempts += 1
             mapping.stats.add(retries=1)
+            if failed is None and config.bisect_on_error and len(batch) > 1:
+                # Split and retry each half; splitting does not count against the retries.
+                limit = max(1, len(batch) // 2)
+                continue
+            attempts += 1
             if failed is None:
                 done = 0
-                if config.bisect_on_error and len(batch) > 1:
-                    limit = max(1, len(batch) // 2)
             else:
                 sequences = [mapping.kind.sequence(r) for r in batch]
                 first = min((s for s in failed if s in sequences), key=int, default=sequences[0])
@@ -241,7 +244,7 @@ class _Lane:
                     mapping.failure_message(self.shard_id, rest, "RetryAttemptsExhausted", attempts)
                 )
                 mapping.stats.add(sent_to_failure_destination=len(rest))
-                self._done(len(rest), rest)
+                self._done(len(rest), rest, completed=False)
                 limit, attempts = config.batch_size, 0
             else:
                 mapping._stop.wait(min(2.0, 0.1 * 2**attempts))
@@ -278,10 +281,11 @@ class _Lane:
                 self.busy = bool(len(expired) < len(batch))
         return [r for r in batch if r not in expired]
 
-    def _done(self, count: int, records: list[dict[str, Any]]) -> None:
+    def _done(self, count: int, records: list[dict[str, Any]], completed: bool = True) -> None:
+        """Take `count` records off the lane; `completed` ones are reported to on_done."""
         with self.ready:
             for _ in range(count):
                 self.pending.popleft()
             self.busy = False
-        if records and self.mapping.on_done is not None:
+        if completed and records and self.mapping.on_done is not None:
             self.mapping.on_done(records)
