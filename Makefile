@@ -33,4 +33,25 @@ bench-lag: $(STAMP)
 	$(PY) benchmarks/end_to_end_lag.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis benchmarks/results
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis benchmarks/results .cache dist
+
+# The Lambda zips' vendored packages (lambda/requirements.txt) as wheels for the Lambda runtime,
+# downloaded once, so the packaging tests and `build_lambdas.py --wheelhouse` run offline.
+# The Python version comes from lambda_runtime in defaults.json.
+.PHONY: lambda-wheels build
+LAMBDA_WHEELS := .cache/lambda-wheels
+LAMBDA_PYTHON := $(shell sed -n 's/.*"lambda_runtime": *"python\([0-9.]*\)".*/\1/p' defaults.json)
+
+$(LAMBDA_WHEELS)/.downloaded: lambda/requirements.txt defaults.json | $(STAMP)
+	$(PY) -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
+		--platform manylinux2014_x86_64 --implementation cp --python-version $(LAMBDA_PYTHON) \
+		-r lambda/requirements.txt -d $(LAMBDA_WHEELS)
+	touch $@
+
+lambda-wheels: $(LAMBDA_WHEELS)/.downloaded
+
+test: lambda-wheels
+
+# dist/sender.zip, dist/replicator.zip and dist/manifest.json, for Terraform.
+build: $(STAMP)
+	$(PY) tools/build_lambdas.py
