@@ -57,8 +57,6 @@ class Function:
             )
             self._idle.append(process)
             self._all.append(process)
-        self.invocations = 0
-        self.errors = 0
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """Run one invocation; returns the handler's response or raises FunctionError."""
@@ -82,9 +80,7 @@ class Function:
             with self._available:
                 self._idle.append(process)
                 self._available.notify()
-        self.invocations += 1
         if "error" in answer:
-            self.errors += 1
             raise FunctionError(f"{answer['error']['type']}: {answer['error']['message']}")
         return answer.get("response")
 

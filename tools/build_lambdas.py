@@ -36,13 +36,21 @@ import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
+
+try:
+    from emulator import topology
+    from tools import cli
+except ImportError:  # run as a plain script, without the project installed
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from emulator import topology
+    from tools import cli
 
 PROG = "build_lambdas.py"
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_ROOT = ROOT / "lambda"
 DEFAULT_OUT = ROOT / "dist"
-DEFAULTS_FILE = ROOT / "defaults.json"
+DEFAULTS_FILE = topology.DEFAULTS_FILE
 
 FUNCTIONS = ("sender", "replicator")  # each one's handler module is <name>.py
 SHARED_PACKAGE = "replication"
@@ -67,7 +75,7 @@ class BuildError(Exception):
     """A problem the user can fix, reported as one line."""
 
 
-class UsageError(BuildError):
+class UsageError(cli.UsageError, BuildError):
     """A bad option: an unknown runtime or architecture, a missing directory."""
 
 
@@ -77,7 +85,7 @@ class UsageError(BuildError):
 def default_runtime(defaults: Path = DEFAULTS_FILE) -> str:
     """The Lambda runtime named in defaults.json ("lambda_runtime")."""
     try:
-        return str(json.loads(defaults.read_text())["lambda_runtime"])
+        return str(topology.lambda_runtime(defaults))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BuildError(f"cannot read lambda_runtime from {shown(defaults)}: {exc}") from None
 
@@ -522,11 +530,6 @@ def _recorded(path: Path) -> str:
 # -- the command line -----------------------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, not usage + message
-        raise UsageError(message)
-
-
 def _runtime(text: str) -> str:
     try:
         python_version(text)
@@ -536,7 +539,7 @@ def _runtime(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = cli.OneLineParser(
         prog=PROG,
         description="Build dist/sender.zip and dist/replicator.zip for Lambda, reproducibly, "
         "with a manifest of their base64 SHA-256 hashes for Terraform.",
@@ -581,17 +584,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         return _run(build_parser().parse_args(argv))
-    except UsageError as error:
-        return _fail(error, 2)
+    except cli.UsageError as error:
+        return cli.fail(PROG, error, 2)
     except BuildError as error:
-        return _fail(error, 1)
+        return cli.fail(PROG, error, 1)
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
-
-
-def _fail(error: object, code: int) -> int:
-    print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
-    return code
+        return cli.fail(PROG, "interrupted", 130)
 
 
 def _run(args: argparse.Namespace) -> int:

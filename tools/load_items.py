@@ -15,16 +15,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
 
 try:
-    from tools import loader
+    from tools import cli, loader
 except ModuleNotFoundError as missing:  # a checkout without the editable install
     if missing.name not in {"tools", "emulator", "replication"}:
         raise
     _ROOT = Path(__file__).resolve().parent.parent
     sys.path[:0] = [str(_ROOT), str(_ROOT / "lambda")]
-    from tools import loader
+    from tools import cli, loader
 
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
@@ -42,11 +41,6 @@ from rich.progress import (
 from rich.text import Text
 
 PROG = "load_items.py"
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, not usage + message
-        raise loader.UsageError(message)
 
 
 def _int_in(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -74,7 +68,7 @@ def _positive_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = cli.OneLineParser(
         prog=PROG,
         description="Write COUNT generated items, stamped per the application-writer "
         "contract, into a replicated table, then add COUNT to its loader_stats counter.",
@@ -134,19 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     stderr = Console(stderr=True)
     try:
         return _run(build_parser().parse_args(argv), stderr)
-    except loader.UsageError as error:
-        return _fail(error, 2)
+    except cli.UsageError as error:
+        return cli.fail(PROG, error, 2)
     except loader.LoadInterrupted as error:
-        return _fail(error, 130)
+        return cli.fail(PROG, error, 130)
     except (loader.LoaderError, ClientError, BotoCoreError) as error:
-        return _fail(error, 1)
+        return cli.fail(PROG, error, 1)
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
-
-
-def _fail(error: object, code: int) -> int:
-    print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
-    return code
+        return cli.fail(PROG, "interrupted", 130)
 
 
 def _run(args: argparse.Namespace, stderr: Console) -> int:

@@ -38,6 +38,7 @@ from faker import Faker
 from emulator import topology
 from replication.stamping import stamp
 from replication.versions import now_ms
+from tools import cli
 
 MAX_BATCH = 25  # BatchWriteItem's limit
 REGION_ALIASES = {"cn": topology.CHINA, "sg": topology.GLOBAL}
@@ -57,7 +58,7 @@ class LoaderError(Exception):
     """A problem the user can fix, reported as one line."""
 
 
-class UsageError(LoaderError):
+class UsageError(cli.UsageError, LoaderError):
     """A bad argument: an unknown region alias, a missing table name."""
 
 
