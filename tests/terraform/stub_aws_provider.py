@@ -12,7 +12,8 @@ the schema this serves; the stand-in adds what a provider must do for `validate`
   `region` as the provider's region and `tags_all` as default_tags merged with tags;
 - answers the data sources the project reads from the provider configuration: aws_partition
   (aws-cn in cn-* regions), aws_caller_identity, aws_region, aws_iam_policy_document (rendered
-  as the provider renders it), aws_ssm_parameter, aws_availability_zones, aws_vpc, aws_subnets;
+  as the provider renders it), aws_ssm_parameter, aws_availability_zones, aws_vpc, aws_subnets,
+  aws_service_principal (the provider's aws-cn rule: only a few services end in .com.cn);
   any other data source gets placeholder values (Terraform wants data sources wholly known);
 - fakes apply with placeholders, so `apply` and `destroy` against local state also run.
 
@@ -493,6 +494,24 @@ def subnets_answers(config: Json, account: Account, region: str) -> Json:
     return {"id": region, "ids": [f"subnet-0123456789abcdef{n}" for n in range(3)]}
 
 
+# Services whose principal in aws-cn ends in the partition's DNS suffix; every other service's
+# principal is <service>.amazonaws.com in aws-cn too. The provider's rule, taken from the CDK.
+CHINA_SUFFIXED_PRINCIPALS = {"codedeploy", "elasticmapreduce", "logs"}
+
+
+def service_principal_answers(config: Json, account: Account, region: str) -> Json:
+    service = config.get("service_name") or ""
+    partition = partition_of(region)
+    suffix = "amazonaws.com"
+    if partition.name == "aws-cn" and service in CHINA_SUFFIXED_PRINCIPALS:
+        suffix = partition.dns_suffix
+    return {
+        "id": f"{service}.{region}.{suffix}",
+        "name": f"{service}.{suffix}",
+        "suffix": suffix,
+    }
+
+
 def policy_document_answers(config: Json, account: Account, region: str) -> Json:
     return policy_document(config)
 
@@ -507,6 +526,7 @@ DATA_SOURCE_ANSWERS: dict[str, Answers] = {
     "aws_availability_zones": availability_zones_answers,
     "aws_vpc": vpc_answers,
     "aws_subnets": subnets_answers,
+    "aws_service_principal": service_principal_answers,
 }
 
 

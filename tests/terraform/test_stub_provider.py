@@ -54,6 +54,14 @@ data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
 data "aws_availability_zones" "available" {}
 
+data "aws_service_principal" "lambda" {
+  service_name = "lambda"
+}
+
+data "aws_service_principal" "logs" {
+  service_name = "logs"
+}
+
 data "aws_region" "from_environment" {
   provider = aws.from_environment
 }
@@ -150,6 +158,13 @@ output "environment_region" {
 output "availability_zones" {
   value = data.aws_availability_zones.available.names
 }
+output "service_principals" {
+  value = [
+    data.aws_service_principal.lambda.name,
+    data.aws_service_principal.logs.name,
+    data.aws_service_principal.logs.id,
+  ]
+}
 output "ami" {
   value     = data.aws_ssm_parameter.al2023.value
   sensitive = true
@@ -228,6 +243,18 @@ def test_partition_caller_and_region_answer_for_the_configured_region(plan, regi
     assert values["region"] == [region, f"ec2.{region}.{dns_suffix}", description]
     assert values["availability_zones"] == [f"{region}a", f"{region}b", f"{region}c"]
     assert values["ami"].startswith("ami-")
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_service_principals_follow_the_providers_partition_rule(plan, region):
+    dns_suffix = REGIONS[region][1]
+    values = outputs(plan(region))
+    # In aws-cn only a few services (logs among them) take the partition's suffix.
+    assert values["service_principals"] == [
+        "lambda.amazonaws.com",
+        f"logs.{dns_suffix}",
+        f"logs.{region}.{dns_suffix}",
+    ]
 
 
 def test_a_provider_block_without_region_takes_it_from_the_environment(plan):
