@@ -1,0 +1,19 @@
+terraform {
+  required_version = ">= 1.5"
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 6.0"
+    }
+  }
+
+  # Keep the state in a bucket of this account (with versioning on) rather than on one laptop:
+  #
+  # backend "s3" {
+  #   bucket       = "<your-state-bucket>"
+  #   key          = "ddb-replication/ap-southeast-1.tfstate"
+  #   region       = "ap-southeast-1"
+  #   use_lockfile = true
+  #   encrypt      = true
+  # }
+}

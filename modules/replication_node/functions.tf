@@ -1,0 +1,126 @@
+# The sender (this region's table streams -> the peer's Kinesis stream) and the replicator
+# (this region's Kinesis stream -> this region's tables), with their mappings.
+locals {
+  environment = {
+    sender = merge(
+      {
+        PEER_REGION             = var.peer_region
+        PEER_STREAM_NAME        = var.peer_replication_stream
+        PEER_CREDENTIALS_PREFIX = var.peer_credentials_prefix
+        TOMBSTONE_TABLE         = aws_dynamodb_table.tombstones.name
+        FAILURE_QUEUE_URL       = aws_sqs_queue.failures["sender"].url
+        TTL_DELETES             = var.ttl_deletes
+      },
+      var.peer_endpoint_url == null ? {} : { PEER_ENDPOINT_URL = var.peer_endpoint_url },
+      var.peer_proxy_url == null ? {} : { PEER_PROXY_URL = var.peer_proxy_url },
+    )
+    replicator = {
+      TABLE_MAP         = jsonencode(var.table_map)
+      STATS_TABLE       = aws_dynamodb_table.stats.name
+      TOMBSTONE_TABLE   = aws_dynamodb_table.tombstones.name
+      FAILURE_QUEUE_URL = aws_sqs_queue.failures["replicator"].url
+    }
+  }
+  in_vpc = length(var.vpc_subnet_ids) > 0
+}
+
+resource "aws_cloudwatch_log_group" "function" {
+  for_each = local.functions
+
+  name              = "/aws/lambda/${each.value.name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.node.arn
+}
+
+resource "aws_lambda_function" "function" {
+  for_each = local.functions
+
+  function_name    = each.value.name
+  description      = "DynamoDB replication ${each.key} (${local.region} <-> ${var.peer_region})"
+  role             = aws_iam_role.function[each.key].arn
+  runtime          = var.lambda_runtime
+  architectures    = [var.lambda_architecture]
+  handler          = "${each.key}.lambda_handler"
+  filename         = local.builds[each.key].zip
+  source_code_hash = local.builds[each.key].zip_hash
+  memory_size      = var.memory_size
+  timeout          = var.timeout_seconds
+
+  environment {
+    variables = local.environment[each.key]
+  }
+
+  # Continue traces that callers started; the functions start none of their own.
+  tracing_config {
+    mode = "PassThrough"
+  }
+
+  dynamic "vpc_config" {
+    for_each = local.in_vpc ? [1] : []
+    content {
+      subnet_ids         = var.vpc_subnet_ids
+      security_group_ids = var.vpc_security_group_ids
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = length(local.build_errors[each.key]) == 0
+      error_message = join(" ", local.build_errors[each.key])
+    }
+    precondition {
+      condition     = local.in_vpc == (length(var.vpc_security_group_ids) > 0)
+      error_message = "Set vpc_subnet_ids and vpc_security_group_ids together (both empty: no VPC)."
+    }
+    precondition {
+      condition     = alltrue([for local_table in values(var.table_map) : contains(keys(var.tables), local_table)])
+      error_message = "Every table_map value must be one of this node's tables (${join(", ", keys(var.tables))})."
+    }
+  }
+
+  # The log group first, so it is the one that has the retention and the key; the permissions
+  # first, so the first invocation can use them.
+  depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.function]
+}
+
+# TRIM_HORIZON by default: a mapping created after the table's first writes, or recreated, still
+# sees everything the stream holds, and replaying a change is harmless (versions decide).
+resource "aws_lambda_event_source_mapping" "sender" {
+  for_each = aws_dynamodb_table.replicated
+
+  event_source_arn                   = each.value.stream_arn
+  function_name                      = aws_lambda_function.function["sender"].arn
+  starting_position                  = var.sender_mapping.starting_position
+  batch_size                         = var.sender_mapping.batch_size
+  parallelization_factor             = var.sender_mapping.parallelization_factor
+  maximum_retry_attempts             = var.sender_mapping.maximum_retry_attempts
+  maximum_record_age_in_seconds      = var.sender_mapping.maximum_record_age_in_seconds
+  bisect_batch_on_function_error     = var.sender_mapping.bisect_batch_on_function_error
+  maximum_batching_window_in_seconds = var.sender_mapping.maximum_batching_window_in_seconds
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  destination_config {
+    on_failure {
+      destination_arn = aws_sqs_queue.failures["sender"].arn
+    }
+  }
+}
+
+resource "aws_lambda_event_source_mapping" "replicator" {
+  event_source_arn                   = aws_kinesis_stream.replication.arn
+  function_name                      = aws_lambda_function.function["replicator"].arn
+  starting_position                  = var.replicator_mapping.starting_position
+  batch_size                         = var.replicator_mapping.batch_size
+  parallelization_factor             = var.replicator_mapping.parallelization_factor
+  maximum_retry_attempts             = var.replicator_mapping.maximum_retry_attempts
+  maximum_record_age_in_seconds      = var.replicator_mapping.maximum_record_age_in_seconds
+  bisect_batch_on_function_error     = var.replicator_mapping.bisect_batch_on_function_error
+  maximum_batching_window_in_seconds = var.replicator_mapping.maximum_batching_window_in_seconds
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  destination_config {
+    on_failure {
+      destination_arn = aws_sqs_queue.failures["replicator"].arn
+    }
+  }
+}

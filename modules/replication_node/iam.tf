@@ -1,0 +1,134 @@
+# One role per function, each allowed the named actions its code makes on the node's own
+# resources, and nothing else.
+data "aws_iam_policy_document" "assume_by_lambda" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = [data.aws_service_principal.lambda.name]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+}
+
+resource "aws_iam_role" "function" {
+  for_each = local.functions
+
+  name               = "${each.value.name}_role"
+  description        = "DynamoDB replication ${each.key} in ${local.region}"
+  assume_role_policy = data.aws_iam_policy_document.assume_by_lambda.json
+}
+
+locals {
+  table_arns = [for table in aws_dynamodb_table.replicated : table.arn]
+}
+
+data "aws_iam_policy_document" "sender" {
+  statement {
+    sid       = "ReadTheTablesStreams"
+    actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
+    resources = [for arn in local.table_arns : "${arn}/stream/*"]
+  }
+  # Stamping a write that carries no newer version, and restoring an item it raced with.
+  statement {
+    sid       = "StampLocalWrites"
+    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
+    resources = local.table_arns
+  }
+  statement {
+    sid       = "Tombstones"
+    actions   = ["dynamodb:BatchGetItem", "dynamodb:PutItem"]
+    resources = [aws_dynamodb_table.tombstones.arn]
+  }
+  statement {
+    sid       = "ReadThePeersKeys"
+    actions   = ["ssm:GetParameters"]
+    resources = ["${local.arn_prefix.ssm}:parameter${var.peer_credentials_prefix}*"]
+  }
+  statement {
+    sid       = "ReportFailures"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failures["sender"].arn]
+  }
+  # Decrypt: the table streams and the SecureString keys; GenerateDataKey: the failure queue.
+  statement {
+    sid       = "UseTheNodesKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.node.arn]
+  }
+  statement {
+    sid       = "WriteLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function["sender"].arn}:*"]
+  }
+}
+
+data "aws_iam_policy_document" "replicator" {
+  statement {
+    sid = "ReadTheReplicationStream"
+    actions = [
+      "kinesis:DescribeStream",
+      "kinesis:DescribeStreamSummary",
+      "kinesis:GetRecords",
+      "kinesis:GetShardIterator",
+      "kinesis:ListShards",
+      "kinesis:SubscribeToShard",
+    ]
+    resources = [aws_kinesis_stream.replication.arn]
+  }
+  statement {
+    sid       = "ApplyChanges"
+    actions   = ["dynamodb:PutItem", "dynamodb:DeleteItem"]
+    resources = local.table_arns
+  }
+  statement {
+    sid       = "CountProgress"
+    actions   = ["dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.stats.arn]
+  }
+  statement {
+    sid       = "Tombstones"
+    actions   = ["dynamodb:BatchGetItem", "dynamodb:PutItem"]
+    resources = [aws_dynamodb_table.tombstones.arn]
+  }
+  statement {
+    sid       = "ReportFailures"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failures["replicator"].arn]
+  }
+  # Decrypt: the replication stream; GenerateDataKey: the failure queue.
+  statement {
+    sid       = "UseTheNodesKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.node.arn]
+  }
+  statement {
+    sid       = "WriteLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function["replicator"].arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = local.functions
+
+  name = "replication"
+  role = aws_iam_role.function[each.key].id
+  policy = {
+    sender     = data.aws_iam_policy_document.sender.json
+    replicator = data.aws_iam_policy_document.replicator.json
+  }[each.key]
+}
+
+# In a VPC, Lambda manages the functions' network interfaces with the role (the AWS managed
+# policy for exactly that).
+resource "aws_iam_role_policy_attachment" "vpc_access" {
+  for_each = local.in_vpc ? local.functions : {}
+
+  role       = aws_iam_role.function[each.key].name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+}

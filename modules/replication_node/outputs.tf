@@ -1,0 +1,64 @@
+output "region" {
+  description = "The region this node runs in."
+  value       = local.region
+}
+
+output "replication_stream_name" {
+  description = "This region's replication stream: the peer's peer_replication_stream."
+  value       = aws_kinesis_stream.replication.name
+}
+
+output "replication_stream_arn" {
+  description = "ARN of this region's replication stream."
+  value       = aws_kinesis_stream.replication.arn
+}
+
+output "peer_writer_user_name" {
+  description = "The IAM user whose access key the peer stores under its peer_credentials_prefix."
+  value       = aws_iam_user.peer_writer.name
+}
+
+output "peer_credentials_parameters" {
+  description = "The parameters holding the peer's writer keys, for tools/peer_keys.py."
+  value       = { for part, parameter in aws_ssm_parameter.peer_keys : part => parameter.name }
+}
+
+output "table_names" {
+  description = "The replicated tables in this region."
+  value       = keys(aws_dynamodb_table.replicated)
+}
+
+output "table_stream_arns" {
+  description = "Each replicated table's stream, by table name."
+  value       = { for name, table in aws_dynamodb_table.replicated : name => table.stream_arn }
+}
+
+output "stats_table_name" {
+  description = "The replicator's counters table."
+  value       = aws_dynamodb_table.stats.name
+}
+
+output "function_names" {
+  description = "The sender and replicator function names."
+  value       = { for function, f in aws_lambda_function.function : function => f.function_name }
+}
+
+output "failure_queue_urls" {
+  description = "The on-failure queues, by function."
+  value       = { for function, queue in aws_sqs_queue.failures : function => queue.url }
+}
+
+output "kms_key_arn" {
+  description = "The node's key."
+  value       = aws_kms_key.node.arn
+}
+
+output "alarm_topic_arn" {
+  description = "The SNS topic the alarms notify."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "dashboard_name" {
+  description = "The CloudWatch dashboard of this node."
+  value       = aws_cloudwatch_dashboard.replication.dashboard_name
+}

@@ -1,0 +1,268 @@
+# ---------------------------------------------------------------- what is replicated, and to where
+
+variable "tables" {
+  description = "The replicated tables in this region, by name, with their key schema (any schema; the peer's tables must have the same keys). Types are S, N or B. On-demand unless billing_mode is PROVISIONED."
+  type = map(object({
+    hash_key       = string
+    hash_key_type  = optional(string, "S")
+    range_key      = optional(string)
+    range_key_type = optional(string, "S")
+    billing_mode   = optional(string, "PAY_PER_REQUEST")
+    read_capacity  = optional(number)
+    write_capacity = optional(number)
+    ttl_attribute  = optional(string)
+  }))
+  validation {
+    condition     = length(var.tables) > 0
+    error_message = "tables must name at least one table, e.g. { \"user-cn\" = { hash_key = \"PK\" } }."
+  }
+  validation {
+    condition = alltrue(flatten([
+      for t in values(var.tables) : [contains(["S", "N", "B"], t.hash_key_type), contains(["S", "N", "B"], t.range_key_type)]
+    ]))
+    error_message = "Key attribute types must be S, N or B."
+  }
+  validation {
+    condition = alltrue([
+      for t in values(var.tables) : contains(["PAY_PER_REQUEST", "PROVISIONED"], t.billing_mode) && (
+        t.billing_mode == "PAY_PER_REQUEST" || (t.read_capacity != null && t.write_capacity != null)
+      )
+    ])
+    error_message = "billing_mode must be PAY_PER_REQUEST or PROVISIONED, and PROVISIONED needs read_capacity and write_capacity."
+  }
+}
+
+variable "deletion_protection" {
+  description = "DynamoDB deletion protection on the node's tables."
+  type        = bool
+  default     = true
+}
+
+variable "table_map" {
+  description = "For the replicator: each peer table's name, mapped to the table here that receives its changes."
+  type        = map(string)
+}
+
+variable "peer_region" {
+  description = "The other side of the border: the region whose Kinesis stream the sender writes to (e.g. ap-southeast-1 for a cn-north-1 node)."
+  type        = string
+}
+
+variable "peer_replication_stream" {
+  description = "The peer region's replication stream, which this region's sender writes to."
+  type        = string
+}
+
+variable "peer_credentials_prefix" {
+  description = "Parameter Store path holding the peer account's writer keys, as <prefix>AccessKey and <prefix>SecretKey."
+  type        = string
+  validation {
+    condition     = startswith(var.peer_credentials_prefix, "/") && endswith(var.peer_credentials_prefix, "/")
+    error_message = "peer_credentials_prefix must start and end with \"/\", e.g. /DDBReplication/TableSG/."
+  }
+}
+
+variable "peer_endpoint_url" {
+  description = "Override of the peer's Kinesis endpoint (e.g. a VPC endpoint's DNS name). Null: the public endpoint of peer_region."
+  type        = string
+  default     = null
+}
+
+variable "peer_proxy_url" {
+  description = "HTTPS proxy the sender reaches the peer through (the peer's modules/proxy_host, as http://<eip>:<port>). Null: direct."
+  type        = string
+  default     = null
+}
+
+variable "ttl_deletes" {
+  description = "What the sender does with deletes made by DynamoDB TTL: replicate (default) or skip."
+  type        = string
+  default     = "replicate"
+  validation {
+    condition     = contains(["replicate", "skip"], var.ttl_deletes)
+    error_message = "ttl_deletes must be \"replicate\" or \"skip\"."
+  }
+}
+
+# ---------------------------------------------------------------- names
+
+variable "replication_stream_name" {
+  description = "This region's replication stream: the peer's sender writes into it, the replicator here reads it."
+  type        = string
+}
+
+variable "replication_stream_shard_count" {
+  description = "Shards of the replication stream. Null: on-demand capacity."
+  type        = number
+  default     = null
+}
+
+variable "replication_stream_retention_hours" {
+  description = "How long the replication stream keeps records (24 to 8760)."
+  type        = number
+  default     = 24
+}
+
+variable "stats_table_name" {
+  description = "Table of per-table replication counters."
+  type        = string
+  default     = "replicator_stats"
+}
+
+variable "tombstone_table_name" {
+  description = "Table of recent deletes' versions (expire through TTL)."
+  type        = string
+  default     = "replication_tombstones"
+}
+
+variable "sender_failure_queue_name" {
+  description = "On-failure destination of the sender's mapping, and where it puts poison records."
+  type        = string
+}
+
+variable "replicator_failure_queue_name" {
+  description = "On-failure destination of the replicator's mapping, and where it puts poison records."
+  type        = string
+}
+
+variable "failure_queue_retention_seconds" {
+  description = "How long failure messages wait for a redrive. Default: 14 days, SQS's maximum."
+  type        = number
+  default     = 1209600
+}
+
+variable "sender_function_name" {
+  description = "Name of the sender function (the seed's ddb_send_to_kinesis)."
+  type        = string
+  default     = "ddb_send_to_kinesis"
+}
+
+variable "replicator_function_name" {
+  description = "Name of the replicator function (the seed's replicator_ddb)."
+  type        = string
+  default     = "replicator_ddb"
+}
+
+variable "peer_writer_name" {
+  description = "Name of the IAM user (and its group) whose access key the peer's sender uses to write into this region's stream."
+  type        = string
+  default     = "ddb-replication-peer-writer"
+}
+
+# ---------------------------------------------------------------- the functions
+
+variable "dist_dir" {
+  description = "Directory with the zips and manifest.json written by tools/build_lambdas.py."
+  type        = string
+}
+
+variable "lambda_source_dir" {
+  description = "The repository's lambda/ directory. When set, the plan fails if a zip is older than the source it was built from."
+  type        = string
+  default     = null
+}
+
+variable "lambda_runtime" {
+  description = "Lambda runtime the zips were built for (defaults.json's lambda_runtime)."
+  type        = string
+}
+
+variable "lambda_architecture" {
+  description = "x86_64 or arm64; must match the build (python tools/build_lambdas.py --architecture ...)."
+  type        = string
+  default     = "x86_64"
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.lambda_architecture)
+    error_message = "lambda_architecture must be x86_64 or arm64."
+  }
+}
+
+variable "memory_size" {
+  description = "Memory of each function, in MB (CPU grows with it; both run worker threads)."
+  type        = number
+  default     = 512
+}
+
+variable "timeout_seconds" {
+  description = "Timeout of each function (the seed's one minute)."
+  type        = number
+  default     = 60
+}
+
+variable "sender_mapping" {
+  description = "The DynamoDB stream -> sender event source mapping. Defaults are the seed's."
+  type = object({
+    batch_size                         = optional(number, 500)
+    parallelization_factor             = optional(number, 10)
+    maximum_retry_attempts             = optional(number, 300)
+    maximum_record_age_in_seconds      = optional(number, 86400)
+    bisect_batch_on_function_error     = optional(bool, true)
+    maximum_batching_window_in_seconds = optional(number, 0)
+    starting_position                  = optional(string, "TRIM_HORIZON")
+  })
+  default = {}
+}
+
+variable "replicator_mapping" {
+  description = "The Kinesis stream -> replicator event source mapping. Defaults are the seed's."
+  type = object({
+    batch_size                         = optional(number, 500)
+    parallelization_factor             = optional(number, 10)
+    maximum_retry_attempts             = optional(number, 100)
+    maximum_record_age_in_seconds      = optional(number, 86400)
+    bisect_batch_on_function_error     = optional(bool, true)
+    maximum_batching_window_in_seconds = optional(number, 0)
+    starting_position                  = optional(string, "TRIM_HORIZON")
+  })
+  default = {}
+}
+
+variable "vpc_subnet_ids" {
+  description = "Private subnets to run both functions in (they need a NAT or endpoints to reach AWS APIs and the peer). Empty: no VPC."
+  type        = list(string)
+  default     = []
+}
+
+variable "vpc_security_group_ids" {
+  description = "Security groups of the functions when they run in a VPC."
+  type        = list(string)
+  default     = []
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' log groups."
+  type        = number
+  default     = 30
+}
+
+# ---------------------------------------------------------------- monitoring
+
+variable "alarm_emails" {
+  description = "Addresses subscribed to the alarm topic (each confirms by email)."
+  type        = list(string)
+  default     = []
+}
+
+variable "alarm_actions" {
+  description = "More ARNs to notify on alarm, besides the module's topic."
+  type        = list(string)
+  default     = []
+}
+
+variable "iterator_age_alarm_ms" {
+  description = "Alarm when a function's stream iterator age (its backlog) stays above this."
+  type        = number
+  default     = 120000
+}
+
+variable "replication_lag_alarm_ms" {
+  description = "Alarm when the replicator's ReplicationLag (source write to apply) stays above this."
+  type        = number
+  default     = 60000
+}
+
+variable "kms_deletion_window_days" {
+  description = "Waiting period before the node's KMS key is deleted after a destroy."
+  type        = number
+  default     = 30
+}
