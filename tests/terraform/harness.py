@@ -142,3 +142,32 @@ def copy_configuration(source: Path, destination: Path) -> Path:
     """A fresh copy of a configuration tree, without state, plugins or lock files."""
     shutil.copytree(source, destination, ignore=IGNORED)
     return destination
+
+
+# What a root configuration under envs/ reads from the repository around it.
+REPOSITORY_PARTS = ("modules", "envs", "lambda", "defaults.json")
+LAMBDA_WHEELS = REPO / ".cache" / "lambda-wheels"
+COPY_IGNORED = shutil.ignore_patterns(
+    ".terraform", ".terraform.lock.hcl", "*.tfstate*", "__pycache__", "*.pyc"
+)
+
+
+def repository_copy(destination: Path) -> Path:
+    """The repository's Terraform with what it plans from: modules, envs, the Lambda sources,
+    defaults.json, and dist/ freshly built from those sources (offline, from the wheels
+    `make lambda-wheels` downloads), as a user has it after `python tools/build_lambdas.py`."""
+    from tools.build_lambdas import build
+
+    if not LAMBDA_WHEELS.is_dir():
+        raise RuntimeError(
+            f"{LAMBDA_WHEELS} is missing: run `make lambda-wheels` (make test does it first)"
+        )
+    destination.mkdir(parents=True)
+    for part in REPOSITORY_PARTS:
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, destination / part, ignore=COPY_IGNORED)
+        else:
+            shutil.copy(source, destination / part)
+    build(destination / "dist", wheelhouse=LAMBDA_WHEELS, source_root=destination / "lambda")
+    return destination

@@ -20,6 +20,7 @@ belong in an inventory. Regenerate one from a plan with:
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 from collections import Counter
@@ -57,6 +58,11 @@ def mismatches(expected: Any, actual: Any, path: str) -> list[str]:
     return []
 
 
+def resource_type(address: str) -> str:
+    """module.node.aws_sqs_queue.failures["sender"] -> aws_sqs_queue (a key may hold dots)."""
+    return re.sub(r"\[[^\[\]]*\]$", "", address).split(".")[-2]
+
+
 def planned_resources(plan: Any) -> dict[str, dict[str, Any]]:
     """Every resource the plan creates or changes, by full address, with its known values."""
     return {
@@ -81,12 +87,10 @@ def check(plan: Any, inventory: dict[str, Any]) -> list[str]:
             problems.append(f"{address}: not in the plan (planned: {', '.join(sorted(resources))})")
         else:
             problems.extend(mismatches(values, resources[address], address))
-    counts = Counter(address.split(".")[-2] for address in resources)
-    for resource_type, count in (inventory.get("counts") or {}).items():
-        if counts.get(resource_type, 0) != count:
-            problems.append(
-                f"counts.{resource_type}: wanted {count}, planned {counts.get(resource_type, 0)}"
-            )
+    counts = Counter(resource_type(address) for address in resources)
+    for kind, count in (inventory.get("counts") or {}).items():
+        if counts.get(kind, 0) != count:
+            problems.append(f"counts.{kind}: wanted {count}, planned {counts.get(kind, 0)}")
     problems.extend(mismatches(inventory.get("outputs") or {}, planned_outputs(plan), "outputs"))
     return problems
 
@@ -99,7 +103,7 @@ def generate(plan: Any) -> dict[str, Any]:
         }
         for address, after in sorted(resources.items())
     }
-    counts = dict(sorted(Counter(address.split(".")[-2] for address in resources).items()))
+    counts = dict(sorted(Counter(resource_type(address) for address in resources).items()))
     return {"values": values, "counts": counts, "outputs": planned_outputs(plan)}
 
 
@@ -109,14 +113,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("tfvars", type=Path, help="the scenario's .tfvars file")
     parser.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
     args = parser.parse_args(argv)
-    from tests.terraform.harness import copy_configuration, prepare
+    from tests.terraform.harness import REPO, copy_configuration, prepare, repository_copy
 
+    root = args.root.resolve()
     with tempfile.TemporaryDirectory() as scratch:
         terraform = prepare(Path(scratch) / "terraform")
-        # Copy the tree above the root too, so relative module sources resolve.
-        base = args.root.resolve().parent
-        copy = copy_configuration(base, Path(scratch) / "tree")
-        tf = terraform.test(copy / args.root.resolve().name)
+        if root.parent == REPO / "envs":
+            # An environment plans from the whole repository: modules, defaults, built zips.
+            workdir = repository_copy(Path(scratch) / "repository") / "envs" / root.name
+        else:
+            # Copy the tree above the root too, so relative module sources resolve.
+            workdir = copy_configuration(root.parent, Path(scratch) / "tree") / root.name
+        tf = terraform.test(workdir)
         tf.setup()
         plan = tf.plan(output=True, tf_var_file=str(args.tfvars.resolve()))
     text = yaml.safe_dump(generate(plan), sort_keys=False, width=100)

@@ -1,0 +1,1 @@
+# envs/ap-southeast-1 with nothing set: defaults.json's names, the seed's settings.

@@ -1,0 +1,1 @@
+# envs/cn-north-1 with nothing set: defaults.json's names, the seed's settings.

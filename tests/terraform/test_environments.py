@@ -1,0 +1,427 @@
+"""envs/cn-north-1 and envs/ap-southeast-1, planned offline from a copy of the repository whose
+dist/ is freshly built, as a user has it after `python tools/build_lambdas.py`.
+
+Each environment is planned with its defaults, with the proxy and VPC options on, and with two
+tables; each plan matches its inventory in scenarios/. Policies that name resources are only
+rendered at apply time, so the IAM tests apply (the stand-in fakes it against local state)
+and read the policies from the state.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import tftest
+import yaml
+
+from tests.terraform import inventory
+from tests.terraform.harness import HERE, REPO, Terraform, repository_copy
+
+ENVS = {"cn-north-1": "aws-cn", "ap-southeast-1": "aws"}
+SCENARIOS = ("defaults", "proxy-vpc", "two-tables")
+SCENARIO_DIR = HERE / "scenarios"
+PLACEHOLDER = "unset: run tools/peer_keys.py"
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory) -> Path:
+    return repository_copy(tmp_path_factory.mktemp("environments") / "repository")
+
+
+@pytest.fixture(scope="module")
+def env(terraform: Terraform, repository: Path) -> Callable[[str], tftest.TerraformTest]:
+    """An environment's directory in the copy, initialized once."""
+    initialized: dict[str, tftest.TerraformTest] = {}
+
+    def get(name: str) -> tftest.TerraformTest:
+        if name not in initialized:
+            tf = terraform.test(repository / "envs" / name)
+            tf.setup()
+            initialized[name] = tf
+        return initialized[name]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def plan(env) -> Callable[[str, str], tftest.TerraformPlanOutput]:
+    """A scenario's plan, made once."""
+    plans: dict[tuple[str, str], tftest.TerraformPlanOutput] = {}
+
+    def get(name: str, scenario: str) -> tftest.TerraformPlanOutput:
+        if (name, scenario) not in plans:
+            tfvars = SCENARIO_DIR / f"{name}-{scenario}.tfvars"
+            plans[name, scenario] = env(name).plan(output=True, tf_var_file=str(tfvars))
+        return plans[name, scenario]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def applied(terraform: Terraform, repository: Path) -> Callable[[str], dict]:
+    """An environment applied with its defaults (against the stand-in, into local state in a
+    separate copy), as `terraform show -json` describes the state."""
+    states: dict[str, dict] = {}
+
+    def get(name: str) -> dict:
+        if name not in states:
+            workdir = repository.parent / f"applied-{name}"
+            shutil.copytree(repository, workdir)
+            directory = workdir / "envs" / name
+            for command in (("init",), ("apply", "-auto-approve")):
+                result = terraform.run(*command, "-no-color", cwd=directory)
+                assert result.returncode == 0, result.stderr
+            shown = terraform.run("show", "-json", cwd=directory)
+            states[name] = {"directory": directory, **json.loads(shown.stdout)}
+        return states[name]
+
+    return get
+
+
+def resources(planned) -> dict[str, dict]:
+    return inventory.planned_resources(planned)
+
+
+def state_resources(state: dict) -> dict[str, dict]:
+    found = {}
+    modules = [state["values"]["root_module"]]
+    while modules:
+        module = modules.pop()
+        modules.extend(module.get("child_modules", []))
+        found.update({r["address"]: r["values"] for r in module.get("resources", [])})
+    return found
+
+
+def policy_actions(policy_json: str) -> dict[str, list[str]]:
+    """Statement Sid -> its actions, sorted."""
+    statements = json.loads(policy_json)["Statement"]
+    return {
+        s["Sid"]: sorted([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        for s in statements
+    }
+
+
+# ------------------------------------------------------------------------------- every scenario
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_each_environment_validates(terraform, env, name):
+    directory = Path(env(name).tfdir)
+    result = terraform.run("validate", "-no-color", cwd=directory)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("name", ENVS)
+def test_each_scenario_plans_what_its_inventory_says(plan, name, scenario):
+    expected = yaml.safe_load((SCENARIO_DIR / f"{name}-{scenario}.yaml").read_text())
+    assert inventory.check(plan(name, scenario), expected) == []
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("name", ENVS)
+def test_no_plan_holds_a_secret(plan, name, scenario):
+    planned = plan(name, scenario)
+    types = {inventory.resource_type(address) for address in resources(planned)}
+    # Access keys are created outside Terraform; the stand-in doesn't even serve the type.
+    assert "aws_iam_access_key" not in types
+    sensitive = [
+        (address, values["value"])
+        for address, values in resources(planned).items()
+        if inventory.resource_type(address) == "aws_ssm_parameter"
+    ]
+    assert sorted(address.split('"')[1] for address, _ in sensitive) == ["AccessKey", "SecretKey"]
+    assert {value for _, value in sensitive} == {PLACEHOLDER}
+    text = json.dumps(planned.planned_values)
+    assert not re.search(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b", text), "an access key ID in the plan"
+
+
+# ------------------------------------------------------------------------------- what is planned
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_mappings_have_the_seeds_settings_and_report_item_failures(plan, name):
+    planned = resources(plan(name, "defaults"))
+    sender = planned[f'module.node.aws_lambda_event_source_mapping.sender["{table(name)}"]']
+    replicator = planned["module.node.aws_lambda_event_source_mapping.replicator"]
+    for mapping, retries in ((sender, 300), (replicator, 100)):
+        assert mapping["batch_size"] == 500
+        assert mapping["parallelization_factor"] == 10
+        assert mapping["maximum_retry_attempts"] == retries
+        assert mapping["maximum_record_age_in_seconds"] == 86400
+        assert mapping["bisect_batch_on_function_error"] is True
+        assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
+        assert mapping["starting_position"] == "TRIM_HORIZON"
+
+
+def table(name: str) -> str:
+    return {"cn-north-1": "user-cn", "ap-southeast-1": "user-sg"}[name]
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_functions_get_the_environment_their_settings_read(applied, name):
+    defaults = json.loads((REPO / "defaults.json").read_text())
+    names = defaults["regions"][name]
+    state = state_resources(applied(name))
+    sender = state['module.node.aws_lambda_function.function["sender"]']
+    replicator = state['module.node.aws_lambda_function.function["replicator"]']
+
+    assert sender["runtime"] == replicator["runtime"] == defaults["lambda_runtime"]
+    assert sender["handler"] == "sender.lambda_handler"
+    assert replicator["handler"] == "replicator.lambda_handler"
+    [sender_env] = sender["environment"]
+    assert set(sender_env["variables"]) == {
+        "PEER_REGION",
+        "PEER_STREAM_NAME",
+        "PEER_CREDENTIALS_PREFIX",
+        "TOMBSTONE_TABLE",
+        "FAILURE_QUEUE_URL",
+        "TTL_DELETES",
+    }
+    assert sender_env["variables"]["PEER_REGION"] == names["peer_region"]
+    assert sender_env["variables"]["PEER_STREAM_NAME"] == names["peer_replication_stream"]
+    assert sender_env["variables"]["PEER_CREDENTIALS_PREFIX"] == names["peer_credentials_prefix"]
+    [replicator_env] = replicator["environment"]
+    assert json.loads(replicator_env["variables"]["TABLE_MAP"]) == names["table_map"]
+    assert replicator_env["variables"]["STATS_TABLE"] == names["stats_table"]
+    assert set(replicator_env["variables"]) == {
+        "TABLE_MAP",
+        "STATS_TABLE",
+        "TOMBSTONE_TABLE",
+        "FAILURE_QUEUE_URL",
+    }
+    assert sender["tracing_config"] == [{"mode": "PassThrough"}]
+    assert sender.get("vpc_config") in (None, [])
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_proxy_and_vpc_options(plan, name):
+    planned = resources(plan(name, "proxy-vpc"))
+    for function in ("sender", "replicator"):
+        [vpc] = planned[f'module.node.aws_lambda_function.function["{function}"]']["vpc_config"]
+        assert vpc["subnet_ids"] == ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"]
+        assert vpc["security_group_ids"] == ["sg-0a1b2c3d4e5f60001"]
+        attachment = planned[f'module.node.aws_iam_role_policy_attachment.vpc_access["{function}"]']
+        assert attachment["policy_arn"] == (
+            f"arn:{ENVS[name]}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+        )
+    [sender_env] = planned['module.node.aws_lambda_function.function["sender"]']["environment"]
+    assert sender_env["variables"]["PEER_PROXY_URL"].startswith("http://")
+    assert "module.proxy[0].aws_instance.proxy" in planned
+    # An override changes only what it names.
+    mapping = planned[f'module.node.aws_lambda_event_source_mapping.sender["{table(name)}"]']
+    assert (mapping["batch_size"], mapping["parallelization_factor"]) == (100, 10)
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_two_tables_share_one_sender_stream_and_replicator(plan, name):
+    planned = resources(plan(name, "two-tables"))
+    orders = "orders-cn" if name == "cn-north-1" else "orders-sg"
+    table_ = planned[f'module.node.aws_dynamodb_table.replicated["{orders}"]']
+    assert (table_["hash_key"], table_["range_key"]) == ("customer_id", "order_no")
+    assert sorted((a["name"], a["type"]) for a in table_["attribute"]) == [
+        ("customer_id", "S"),
+        ("order_no", "N"),
+    ]
+    mappings = [a for a in planned if ".aws_lambda_event_source_mapping.sender[" in a]
+    assert len(mappings) == 2
+    assert len([a for a in planned if a.startswith("module.node.aws_kinesis_stream.")]) == 1
+    [env_] = planned['module.node.aws_lambda_function.function["replicator"]']["environment"]
+    assert len(json.loads(env_["variables"]["TABLE_MAP"])) == 2
+
+
+# ------------------------------------------------------------------------------- IAM, applied
+
+
+SENDER_ACTIONS = {
+    "ReadTheTablesStreams": [
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:ListStreams",
+    ],
+    "StampLocalWrites": [
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    ],
+    "Tombstones": ["dynamodb:BatchGetItem", "dynamodb:PutItem"],
+    "ReadThePeersKeys": ["ssm:GetParameters"],
+    "ReportFailures": ["sqs:SendMessage"],
+    "UseTheNodesKey": ["kms:Decrypt", "kms:GenerateDataKey"],
+    "WriteLogs": ["logs:CreateLogStream", "logs:PutLogEvents"],
+}
+REPLICATOR_ACTIONS = {
+    "ReadTheReplicationStream": [
+        "kinesis:DescribeStream",
+        "kinesis:DescribeStreamSummary",
+        "kinesis:GetRecords",
+        "kinesis:GetShardIterator",
+        "kinesis:ListShards",
+        "kinesis:SubscribeToShard",
+    ],
+    "ApplyChanges": ["dynamodb:DeleteItem", "dynamodb:PutItem"],
+    "CountProgress": ["dynamodb:UpdateItem"],
+    "Tombstones": ["dynamodb:BatchGetItem", "dynamodb:PutItem"],
+    "ReportFailures": ["sqs:SendMessage"],
+    "UseTheNodesKey": ["kms:Decrypt", "kms:GenerateDataKey"],
+    "WriteLogs": ["logs:CreateLogStream", "logs:PutLogEvents"],
+}
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_each_function_may_do_exactly_what_its_code_does(applied, name):
+    state = state_resources(applied(name))
+    policies = {
+        function: state[f'module.node.aws_iam_role_policy.function["{function}"]']["policy"]
+        for function in ("sender", "replicator")
+    }
+    assert policy_actions(policies["sender"]) == SENDER_ACTIONS
+    assert policy_actions(policies["replicator"]) == REPLICATOR_ACTIONS
+    for policy in policies.values():
+        for statement in json.loads(policy)["Statement"]:
+            resources_ = statement["Resource"]
+            for resource in [resources_] if isinstance(resources_, str) else resources_:
+                assert resource != "*"
+                assert resource.startswith(f"arn:{ENVS[name]}:")
+    sender = json.loads(policies["sender"])["Statement"]
+    [keys] = [s for s in sender if s["Sid"] == "ReadThePeersKeys"]
+    prefix = json.loads((REPO / "defaults.json").read_text())["regions"][name][
+        "peer_credentials_prefix"
+    ]
+    assert keys["Resource"].endswith(f":parameter{prefix}*")
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_the_peer_writer_may_only_put_records_into_this_stream(applied, name):
+    state = state_resources(applied(name))
+    policy = state["module.node.aws_iam_group_policy.peer_writer"]["policy"]
+    assert policy_actions(policy) == {
+        "PutRecordsIntoTheReplicationStream": ["kinesis:PutRecord", "kinesis:PutRecords"],
+        "EncryptRecords": ["kms:GenerateDataKey"],
+    }
+    membership = state["module.node.aws_iam_user_group_membership.peer_writer"]
+    assert membership["groups"] == ["ddb-replication-peer-writer"]
+    assert not [a for a in state if a.startswith("module.node.aws_iam_user_policy")]
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_service_principals_are_the_partitions(applied, name):
+    state = state_resources(applied(name))
+    trust = json.loads(state['module.node.aws_iam_role.function["sender"]']["assume_role_policy"])
+    assert trust["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+    key_policy = json.loads(state["module.node.aws_kms_key.node"]["policy"])
+    principals = {s["Sid"]: s["Principal"] for s in key_policy["Statement"]}
+    suffix = "amazonaws.com.cn" if ENVS[name] == "aws-cn" else "amazonaws.com"
+    assert principals["CloudWatchLogsEncryptsTheFunctionsLogs"] == {
+        "Service": f"logs.{name}.{suffix}"
+    }
+    assert principals["AccountAdministersTheKeyThroughIam"] == {
+        "AWS": f"arn:{ENVS[name]}:iam::123456789012:root"
+    }
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_an_unchanged_build_plans_no_change(terraform, applied, name):
+    directory = applied(name)["directory"]
+    repository = directory.parent.parent
+    # Rebuild from the same sources: byte-identical zips, so nothing to do.
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tools" / "build_lambdas.py"),
+            "--quiet",
+            "--out",
+            str(repository / "dist"),
+            "--source",
+            str(repository / "lambda"),
+            "--wheelhouse",
+            str(REPO / ".cache" / "lambda-wheels"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    result = terraform.run("plan", "-detailed-exitcode", "-no-color", cwd=directory)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+
+
+# ------------------------------------------------------------------------------- clear errors
+
+
+@pytest.fixture
+def scratch_env(terraform: Terraform, repository: Path, tmp_path) -> Path:
+    """A copy of the repository one test may break, with envs/cn-north-1 initialized."""
+    copy = shutil.copytree(repository, tmp_path / "repository")
+    directory = copy / "envs" / "cn-north-1"
+    result = terraform.run("init", "-no-color", cwd=directory)
+    assert result.returncode == 0, result.stderr
+    return directory
+
+
+def plan_error(terraform: Terraform, directory: Path, *args: str) -> str:
+    result = terraform.run("plan", "-no-color", *args, cwd=directory)
+    assert result.returncode != 0, "the plan should have failed"
+    return " ".join(result.stderr.replace("│", " ").split())
+
+
+def test_a_missing_zip_says_how_to_build_it(terraform, scratch_env):
+    (scratch_env.parent.parent / "dist" / "replicator.zip").unlink()
+    message = plan_error(terraform, scratch_env)
+    assert "../../dist/replicator.zip is missing: run `python tools/build_lambdas.py`." in message
+
+
+def test_a_stale_zip_names_the_source_that_changed(terraform, scratch_env):
+    source = scratch_env.parent.parent / "lambda" / "replication" / "outbound.py"
+    source.write_text(source.read_text() + "\n# changed\n")
+    message = plan_error(terraform, scratch_env)
+    assert (
+        "../../dist/sender.zip is stale: replication/outbound.py changed since it was built;"
+        " run `python tools/build_lambdas.py`." in message
+    )
+
+
+def test_a_zip_built_for_another_architecture_is_refused(terraform, scratch_env):
+    message = plan_error(terraform, scratch_env, "-var", "lambda_architecture=arm64")
+    assert "was built for x86_64, not arm64" in message
+
+
+def test_a_table_map_naming_an_unknown_table_is_refused(terraform, scratch_env):
+    message = plan_error(terraform, scratch_env, "-var", 'table_map={"user-sg" = "users"}')
+    assert "Every table_map value must be one of this node's tables (user-cn)." in message
+
+
+def test_vpc_subnets_without_security_groups_are_refused(terraform, scratch_env):
+    message = plan_error(terraform, scratch_env, "-var", 'vpc_subnet_ids=["subnet-1"]')
+    assert "Set vpc_subnet_ids and vpc_security_group_ids together" in message
+
+
+# ------------------------------------------------------------------------------- the sources
+
+
+def test_no_terraform_file_names_a_partition_literally():
+    offenders = [
+        f"{path.relative_to(REPO)}:{number}"
+        for root in ("modules", "envs")
+        for path in sorted((REPO / root).rglob("*.tf"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "arn:aws:" in line
+    ]
+    assert offenders == [], "build ARNs from data.aws_partition instead"
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_the_tfvars_example_plans(terraform, env, name):
+    example = REPO / "envs" / name / "terraform.tfvars.example"
+    directory = Path(env(name).tfdir)
+    result = terraform.run(
+        "plan", "-no-color", "-var-file", str(example), "-lock=false", cwd=directory
+    )
+    assert result.returncode == 0, result.stderr
