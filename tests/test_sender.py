@@ -469,3 +469,18 @@ def test_a_later_local_delete_is_shipped_above_what_the_rolled_back_write_saw(re
     shipped = len(shipped_changes(sg))
     cn.sender.handle({"Records": stream_records(cn)[-1:]})
     assert len(shipped_changes(sg)) == shipped
+
+
+def test_keys_still_unset_since_terraform_fail_the_batch_naming_the_tool(regions):
+    cn = regions.china
+    prefix = cn.region.names.peer_credentials_prefix
+    for part in ("AccessKey", "SecretKey"):
+        cn.client("ssm").put_parameter(
+            Name=f"{prefix}{part}",
+            Value="unset: run tools/peer_keys.py",
+            Type="SecureString",
+            Overwrite=True,
+        )
+    put(cn, "u1", now=NOW)
+    with pytest.raises(Exception, match="placeholder Terraform created.*tools/peer_keys.py"):
+        cn.sender.handle({"Records": stream_records(cn)})

@@ -31,6 +31,10 @@ REJECTED_CREDENTIALS = frozenset(
 )
 
 
+# How the placeholder modules/replication_node gives the parameters begins; a real key can't.
+UNSET_MARK = "unset:"
+
+
 class PeerCredentialsError(RuntimeError):
     """The peer's keys are missing from Parameter Store or unreadable."""
 
@@ -77,6 +81,12 @@ class PeerCredentials:
         missing = [name for name in names if not values.get(name)]
         if missing:
             raise PeerCredentialsError(f"Parameter Store has no value for {', '.join(missing)}")
+        unset = [name for name in names if values[name].startswith(UNSET_MARK)]
+        if unset:
+            raise PeerCredentialsError(
+                f"{', '.join(unset)} still hold the placeholder Terraform created: store the "
+                "peer's writer keys with tools/peer_keys.py"
+            )
         return values[self.access_key_name], values[self.secret_key_name]
 
 
