@@ -83,44 +83,41 @@ resource "aws_lambda_function" "function" {
   depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.function]
 }
 
-# TRIM_HORIZON by default: a mapping created after the table's first writes, or recreated, still
-# sees everything the stream holds, and replaying a change is harmless (versions decide).
-resource "aws_lambda_event_source_mapping" "sender" {
-  for_each = aws_dynamodb_table.replicated
-
-  event_source_arn                   = each.value.stream_arn
-  function_name                      = aws_lambda_function.function["sender"].arn
-  starting_position                  = var.sender_mapping.starting_position
-  batch_size                         = var.sender_mapping.batch_size
-  parallelization_factor             = var.sender_mapping.parallelization_factor
-  maximum_retry_attempts             = var.sender_mapping.maximum_retry_attempts
-  maximum_record_age_in_seconds      = var.sender_mapping.maximum_record_age_in_seconds
-  bisect_batch_on_function_error     = var.sender_mapping.bisect_batch_on_function_error
-  maximum_batching_window_in_seconds = var.sender_mapping.maximum_batching_window_in_seconds
-  function_response_types            = ["ReportBatchItemFailures"]
-
-  destination_config {
-    on_failure {
-      destination_arn = aws_sqs_queue.failures["sender"].arn
-    }
-  }
+# Each table's stream feeds the sender; this region's replication stream feeds the replicator.
+locals {
+  mappings = merge(
+    { for name, table in aws_dynamodb_table.replicated : "sender/${name}" => {
+      function = "sender"
+      source   = table.stream_arn
+      settings = var.sender_mapping
+    } },
+    { replicator = {
+      function = "replicator"
+      source   = aws_kinesis_stream.replication.arn
+      settings = var.replicator_mapping
+    } },
+  )
 }
 
-resource "aws_lambda_event_source_mapping" "replicator" {
-  event_source_arn                   = aws_kinesis_stream.replication.arn
-  function_name                      = aws_lambda_function.function["replicator"].arn
-  starting_position                  = var.replicator_mapping.starting_position
-  batch_size                         = var.replicator_mapping.batch_size
-  parallelization_factor             = var.replicator_mapping.parallelization_factor
-  maximum_retry_attempts             = var.replicator_mapping.maximum_retry_attempts
-  maximum_record_age_in_seconds      = var.replicator_mapping.maximum_record_age_in_seconds
-  bisect_batch_on_function_error     = var.replicator_mapping.bisect_batch_on_function_error
-  maximum_batching_window_in_seconds = var.replicator_mapping.maximum_batching_window_in_seconds
+# TRIM_HORIZON by default: a mapping created after the table's first writes, or recreated, still
+# sees everything the stream holds, and replaying a change is harmless (versions decide).
+resource "aws_lambda_event_source_mapping" "stream" {
+  for_each = local.mappings
+
+  event_source_arn                   = each.value.source
+  function_name                      = aws_lambda_function.function[each.value.function].arn
+  starting_position                  = each.value.settings.starting_position
+  batch_size                         = each.value.settings.batch_size
+  parallelization_factor             = each.value.settings.parallelization_factor
+  maximum_retry_attempts             = each.value.settings.maximum_retry_attempts
+  maximum_record_age_in_seconds      = each.value.settings.maximum_record_age_in_seconds
+  bisect_batch_on_function_error     = each.value.settings.bisect_batch_on_function_error
+  maximum_batching_window_in_seconds = each.value.settings.maximum_batching_window_in_seconds
   function_response_types            = ["ReportBatchItemFailures"]
 
   destination_config {
     on_failure {
-      destination_arn = aws_sqs_queue.failures["replicator"].arn
+      destination_arn = aws_sqs_queue.failures[each.value.function].arn
     }
   }
 }

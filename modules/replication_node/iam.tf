@@ -25,103 +25,77 @@ resource "aws_iam_role" "function" {
 
 locals {
   table_arns = [for table in aws_dynamodb_table.replicated : table.arn]
-}
 
-data "aws_iam_policy_document" "sender" {
-  statement {
-    sid       = "ReadTheTablesStreams"
-    actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
-    resources = [for arn in local.table_arns : "${arn}/stream/*"]
-  }
-  # Stamping a write that carries no newer version, and restoring an item it raced with.
-  statement {
-    sid       = "StampLocalWrites"
-    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
-    resources = local.table_arns
-  }
-  statement {
-    sid       = "Tombstones"
-    actions   = ["dynamodb:BatchGetItem", "dynamodb:PutItem"]
-    resources = [aws_dynamodb_table.tombstones.arn]
-  }
-  statement {
-    sid       = "ReadThePeersKeys"
-    actions   = ["ssm:GetParameters"]
-    resources = ["${local.arn_prefix.ssm}:parameter${var.peer_credentials_prefix}*"]
-  }
-  statement {
-    sid       = "ReportFailures"
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.failures["sender"].arn]
-  }
-  # Decrypt: the table streams and the SecureString keys; GenerateDataKey: the failure queue.
-  statement {
-    sid       = "UseTheNodesKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [aws_kms_key.node.arn]
-  }
-  statement {
-    sid       = "WriteLogs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.function["sender"].arn}:*"]
-  }
-}
-
-data "aws_iam_policy_document" "replicator" {
-  statement {
-    sid = "ReadTheReplicationStream"
-    actions = [
-      "kinesis:DescribeStream",
-      "kinesis:DescribeStreamSummary",
-      "kinesis:GetRecords",
-      "kinesis:GetShardIterator",
-      "kinesis:ListShards",
-      "kinesis:SubscribeToShard",
+  # What both functions do: record and read tombstones, send poison records and failed
+  # batches to their queue, use the node's key (Decrypt: streams and SecureStrings;
+  # GenerateDataKey: the encrypted queue), write their logs.
+  shared_statements = {
+    for function in keys(local.functions) : function => [
+      { sid = "Tombstones", actions = ["dynamodb:BatchGetItem", "dynamodb:PutItem"], resources = [aws_dynamodb_table.tombstones.arn] },
+      { sid = "ReportFailures", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.failures[function].arn] },
+      { sid = "UseTheNodesKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [aws_kms_key.node.arn] },
+      { sid = "WriteLogs", actions = ["logs:CreateLogStream", "logs:PutLogEvents"], resources = ["${aws_cloudwatch_log_group.function[function].arn}:*"] },
     ]
-    resources = [aws_kinesis_stream.replication.arn]
   }
-  statement {
-    sid       = "ApplyChanges"
-    actions   = ["dynamodb:PutItem", "dynamodb:DeleteItem"]
-    resources = local.table_arns
+
+  statements = {
+    sender = concat([
+      {
+        sid       = "ReadTheTablesStreams"
+        actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
+        resources = [for arn in local.table_arns : "${arn}/stream/*"]
+      },
+      # Stamping a write that carries no newer version, and restoring an item it raced with.
+      {
+        sid       = "StampLocalWrites"
+        actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
+        resources = local.table_arns
+      },
+      {
+        sid       = "ReadThePeersKeys"
+        actions   = ["ssm:GetParameters"]
+        resources = ["${local.arn_prefix.ssm}:parameter${var.peer_credentials_prefix}*"]
+      },
+    ], local.shared_statements.sender)
+
+    replicator = concat([
+      {
+        sid = "ReadTheReplicationStream"
+        actions = [
+          "kinesis:DescribeStream",
+          "kinesis:DescribeStreamSummary",
+          "kinesis:GetRecords",
+          "kinesis:GetShardIterator",
+          "kinesis:ListShards",
+          "kinesis:SubscribeToShard",
+        ]
+        resources = [aws_kinesis_stream.replication.arn]
+      },
+      { sid = "ApplyChanges", actions = ["dynamodb:PutItem", "dynamodb:DeleteItem"], resources = local.table_arns },
+      { sid = "CountProgress", actions = ["dynamodb:UpdateItem"], resources = [aws_dynamodb_table.stats.arn] },
+    ], local.shared_statements.replicator)
   }
-  statement {
-    sid       = "CountProgress"
-    actions   = ["dynamodb:UpdateItem"]
-    resources = [aws_dynamodb_table.stats.arn]
-  }
-  statement {
-    sid       = "Tombstones"
-    actions   = ["dynamodb:BatchGetItem", "dynamodb:PutItem"]
-    resources = [aws_dynamodb_table.tombstones.arn]
-  }
-  statement {
-    sid       = "ReportFailures"
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.failures["replicator"].arn]
-  }
-  # Decrypt: the replication stream; GenerateDataKey: the failure queue.
-  statement {
-    sid       = "UseTheNodesKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [aws_kms_key.node.arn]
-  }
-  statement {
-    sid       = "WriteLogs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.function["replicator"].arn}:*"]
+}
+
+data "aws_iam_policy_document" "function" {
+  for_each = local.functions
+
+  dynamic "statement" {
+    for_each = local.statements[each.key]
+    content {
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = statement.value.resources
+    }
   }
 }
 
 resource "aws_iam_role_policy" "function" {
   for_each = local.functions
 
-  name = "replication"
-  role = aws_iam_role.function[each.key].id
-  policy = {
-    sender     = data.aws_iam_policy_document.sender.json
-    replicator = data.aws_iam_policy_document.replicator.json
-  }[each.key]
+  name   = "replication"
+  role   = aws_iam_role.function[each.key].id
+  policy = data.aws_iam_policy_document.function[each.key].json
 }
 
 # In a VPC, Lambda manages the functions' network interfaces with the role (the AWS managed

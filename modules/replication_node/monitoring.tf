@@ -15,76 +15,68 @@ resource "aws_sns_topic_subscription" "alarm_emails" {
 
 locals {
   alarm_actions = concat([aws_sns_topic.alarms.arn], var.alarm_actions)
+
+  # Alarm name -> what it watches. Each fires when the statistic stays above the threshold
+  # for all of its evaluation periods.
+  alarms = merge(
+    # A function's backlog: the age of the oldest record in its last batch.
+    { for function, f in local.functions : "${f.name}-iterator-age" => {
+      description = "The ${function} is more than ${var.iterator_age_alarm_ms / 1000} s behind its stream."
+      namespace   = "AWS/Lambda"
+      metric      = "IteratorAge"
+      dimensions  = { FunctionName = aws_lambda_function.function[function].function_name }
+      statistic   = "Maximum"
+      period      = 60
+      periods     = 5
+      threshold   = var.iterator_age_alarm_ms
+    } },
+    { for function, f in local.functions : "${f.name}-errors" => {
+      description = "The ${function} failed whole invocations (its mapping retries them)."
+      namespace   = "AWS/Lambda"
+      metric      = "Errors"
+      dimensions  = { FunctionName = aws_lambda_function.function[function].function_name }
+      statistic   = "Sum"
+      period      = 300
+      periods     = 1
+      threshold   = 0
+    } },
+    # Anything in a failure queue is a change that did not replicate: redrive it.
+    { for function, f in local.functions : "${f.failure_queue}-not-empty" => {
+      description = "${f.failure_queue} holds changes the ${function} gave up on: redrive them."
+      namespace   = "AWS/SQS"
+      metric      = "ApproximateNumberOfMessagesVisible"
+      dimensions  = { QueueName = aws_sqs_queue.failures[function].name }
+      statistic   = "Maximum"
+      period      = 300
+      periods     = 1
+      threshold   = 0
+    } },
+    # The replicator's own metric (EMF, namespace DynamoDBReplication): peer write to apply here.
+    { "${var.replicator_function_name}-replication-lag" = {
+      description = "Changes from ${var.peer_region} take more than ${var.replication_lag_alarm_ms / 1000} s to apply here."
+      namespace   = "DynamoDBReplication"
+      metric      = "ReplicationLag"
+      dimensions  = { service = "replicator" }
+      statistic   = "Maximum"
+      period      = 60
+      periods     = 5
+      threshold   = var.replication_lag_alarm_ms
+    } },
+  )
 }
 
-# A function's backlog: the age of the oldest record in its last batch.
-resource "aws_cloudwatch_metric_alarm" "iterator_age" {
-  for_each = local.functions
+resource "aws_cloudwatch_metric_alarm" "replication" {
+  for_each = local.alarms
 
-  alarm_name          = "${each.value.name}-iterator-age"
-  alarm_description   = "The ${each.key} is more than ${var.iterator_age_alarm_ms / 1000} s behind its stream."
-  namespace           = "AWS/Lambda"
-  metric_name         = "IteratorAge"
-  dimensions          = { FunctionName = aws_lambda_function.function[each.key].function_name }
-  statistic           = "Maximum"
-  period              = 60
-  evaluation_periods  = 5
-  threshold           = var.iterator_age_alarm_ms
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-}
-
-resource "aws_cloudwatch_metric_alarm" "errors" {
-  for_each = local.functions
-
-  alarm_name          = "${each.value.name}-errors"
-  alarm_description   = "The ${each.key} failed whole invocations (its mapping retries them)."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = aws_lambda_function.function[each.key].function_name }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-}
-
-# Anything in a failure queue is a change that did not replicate: redrive it.
-resource "aws_cloudwatch_metric_alarm" "failure_queue" {
-  for_each = local.functions
-
-  alarm_name          = "${each.value.failure_queue}-not-empty"
-  alarm_description   = "${each.value.failure_queue} holds changes the ${each.key} gave up on: redrive them."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = aws_sqs_queue.failures[each.key].name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-}
-
-# From the replicator's own metrics (EMF, namespace DynamoDBReplication): write in the peer
-# region to apply here.
-resource "aws_cloudwatch_metric_alarm" "replication_lag" {
-  alarm_name          = "${var.replicator_function_name}-replication-lag"
-  alarm_description   = "Changes from ${var.peer_region} take more than ${var.replication_lag_alarm_ms / 1000} s to apply here."
-  namespace           = "DynamoDBReplication"
-  metric_name         = "ReplicationLag"
-  dimensions          = { service = "replicator" }
-  statistic           = "Maximum"
-  period              = 60
-  evaluation_periods  = 5
-  threshold           = var.replication_lag_alarm_ms
+  alarm_name          = each.key
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
+  period              = each.value.period
+  evaluation_periods  = each.value.periods
+  threshold           = each.value.threshold
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions

@@ -149,8 +149,8 @@ def test_no_plan_holds_a_secret(plan, name, scenario):
 @pytest.mark.parametrize("name", ENVS)
 def test_mappings_have_the_seeds_settings_and_report_item_failures(plan, name):
     planned = resources(plan(name, "defaults"))
-    sender = planned[f'module.node.aws_lambda_event_source_mapping.sender["{table(name)}"]']
-    replicator = planned["module.node.aws_lambda_event_source_mapping.replicator"]
+    sender = planned[f'module.node.aws_lambda_event_source_mapping.stream["sender/{table(name)}"]']
+    replicator = planned['module.node.aws_lambda_event_source_mapping.stream["replicator"]']
     for mapping, retries in ((sender, 300), (replicator, 100)):
         assert mapping["batch_size"] == 500
         assert mapping["parallelization_factor"] == 10
@@ -216,7 +216,7 @@ def test_proxy_and_vpc_options(plan, name):
     assert sender_env["variables"]["PEER_PROXY_URL"].startswith("http://")
     assert "module.proxy[0].aws_instance.proxy" in planned
     # An override changes only what it names.
-    mapping = planned[f'module.node.aws_lambda_event_source_mapping.sender["{table(name)}"]']
+    mapping = planned[f'module.node.aws_lambda_event_source_mapping.stream["sender/{table(name)}"]']
     assert (mapping["batch_size"], mapping["parallelization_factor"]) == (100, 10)
 
 
@@ -230,7 +230,7 @@ def test_two_tables_share_one_sender_stream_and_replicator(plan, name):
         ("customer_id", "S"),
         ("order_no", "N"),
     ]
-    mappings = [a for a in planned if ".aws_lambda_event_source_mapping.sender[" in a]
+    mappings = [a for a in planned if '.aws_lambda_event_source_mapping.stream["sender/' in a]
     assert len(mappings) == 2
     assert len([a for a in planned if a.startswith("module.node.aws_kinesis_stream.")]) == 1
     [env_] = planned['module.node.aws_lambda_function.function["replicator"]']["environment"]

@@ -1,0 +1,61 @@
+# One side of the replication: this region's node and, optionally, the proxy the peer's sender
+# reaches this region's Kinesis through. Names default to defaults.json's, which the local
+# emulator uses too.
+#
+# Shared, through symlinks, by envs/cn-north-1 and envs/ap-southeast-1; each names its region
+# in its own region.tf. Run Terraform in those directories, not here.
+locals {
+  defaults = jsondecode(file("${path.module}/../../defaults.json"))
+  names    = local.defaults.regions[local.region]
+}
+
+provider "aws" {
+  region  = local.region
+  profile = var.profile
+
+  default_tags {
+    tags = var.tags
+  }
+}
+
+module "node" {
+  source = "../../modules/replication_node"
+
+  tables                  = coalesce(var.tables, { for name in local.names.tables : name => { hash_key = "PK" } })
+  table_map               = coalesce(var.table_map, local.names.table_map)
+  peer_region             = local.names.peer_region
+  peer_replication_stream = local.names.peer_replication_stream
+  peer_credentials_prefix = local.names.peer_credentials_prefix
+  peer_proxy_url          = var.peer_proxy_url
+  peer_endpoint_url       = var.peer_endpoint_url
+
+  replication_stream_name        = local.names.replication_stream
+  replication_stream_shard_count = var.replication_stream_shard_count
+  stats_table_name               = local.names.stats_table
+  tombstone_table_name           = local.names.tombstone_table
+  sender_failure_queue_name      = local.names.sender_failure_queue
+  replicator_failure_queue_name  = local.names.replicator_failure_queue
+
+  dist_dir            = coalesce(var.dist_dir, "../../dist")
+  lambda_source_dir   = "../../lambda"
+  lambda_runtime      = local.defaults.lambda_runtime
+  lambda_architecture = var.lambda_architecture
+  sender_mapping      = var.sender_mapping
+  replicator_mapping  = var.replicator_mapping
+
+  vpc_subnet_ids         = var.vpc_subnet_ids
+  vpc_security_group_ids = var.vpc_security_group_ids
+  alarm_emails           = var.alarm_emails
+}
+
+module "proxy" {
+  source = "../../modules/proxy_host"
+  count  = var.proxy == null ? 0 : 1
+
+  vpc_id               = var.proxy.vpc_id
+  subnet_id            = var.proxy.subnet_id
+  allowed_source_cidrs = var.proxy.allowed_source_cidrs
+  port                 = var.proxy.port
+  kinesis_region       = local.region
+  kms_key_arn          = module.node.kms_key_arn
+}
