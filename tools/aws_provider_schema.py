@@ -89,7 +89,6 @@ OPTIONAL_COMPUTED: dict[str, tuple[str, ...]] = {
     ),
     "resource aws_iam_role": ("managed_policy_arns",),
     "resource aws_iam_role_policy": ("name",),
-    "resource aws_iam_user_policy": ("name",),
     "resource aws_instance": (
         "ami",
         "associate_public_ip_address",
@@ -187,7 +186,6 @@ COMPUTED_EVERYWHERE = frozenset({"id", "region", "tags_all"})
 COMPUTED_AT_TOP = frozenset({"arn"})
 
 SENSITIVE: dict[str, tuple[str, ...]] = {
-    "resource aws_iam_access_key": ("secret", "ses_smtp_password_v4"),
     "resource aws_ssm_parameter": ("value",),
     "data aws_ssm_parameter": ("value",),
 }

@@ -130,7 +130,8 @@ def test_each_scenario_plans_what_its_inventory_says(plan, name, scenario):
 def test_no_plan_holds_a_secret(plan, name, scenario):
     planned = plan(name, scenario)
     types = {inventory.resource_type(address) for address in resources(planned)}
-    # Access keys are created outside Terraform; the stand-in doesn't even serve the type.
+    # Access keys are created outside Terraform; the stand-in does not even serve the type,
+    # so a configuration that declared one would fail to plan.
     assert "aws_iam_access_key" not in types
     sensitive = [
         (address, values["value"])
