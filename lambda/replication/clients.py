@@ -17,9 +17,16 @@ class Clients:
     sized for the function's worker threads.
     """
 
-    def __init__(self, region: str, pool_size: int = 10, session: boto3.Session | None = None):
+    def __init__(
+        self,
+        region: str,
+        pool_size: int = 10,
+        session: boto3.Session | None = None,
+        endpoint_url: str | None = None,  # operator tools against the emulator; never in Lambda
+    ):
         self.region = region
         self._session = session or boto3.Session()
+        self._endpoint_url = endpoint_url
         self._config = Config(
             region_name=region,
             max_pool_connections=pool_size,
@@ -38,7 +45,9 @@ class Clients:
             with self._lock:
                 client = self._clients.get(service)
                 if client is None:
-                    client = self._session.client(service, config=self._config)
+                    client = self._session.client(
+                        service, config=self._config, endpoint_url=self._endpoint_url
+                    )
                     self._clients[service] = client
         return client
 

@@ -1,0 +1,116 @@
+"""The sender's and the replicator's own code, run here by an operator tool against a region, so
+that a repair, a backfill or a redrive follows exactly the rules live replication follows."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from emulator.events import kinesis_batch
+from replication import versions, wire
+from replication.inbound import Replicator
+from replication.outbound import Sender
+from replication.settings import ReplicatorSettings, SenderSettings
+from tools.operations.sides import Side
+
+
+class UnversionedItem(ValueError):
+    """An item without a version can't be replicated as it is: it has to be stamped first."""
+
+    def __init__(self, keys: dict[str, Any]):
+        super().__init__(f"item {keys} carries no version")
+        self.keys = keys
+
+
+class QuietMetrics:
+    """The functions publish EMF lines for CloudWatch; a tool's run is not the deployment's
+    traffic, so its metrics go nowhere."""
+
+    def add_metric(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def flush_metrics(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def clear_metrics(self) -> None:
+        pass
+
+
+def _logger(service: str) -> Logger:
+    """The function's JSON logs, warnings and errors only, on stderr (stdout is the tool's)."""
+    return Logger(
+        service=service, level=logging.WARNING, logger_handler=logging.StreamHandler(sys.stderr)
+    )
+
+
+def replicator_for(side: Side, concurrency: int = 32) -> Replicator:
+    """The region's replicator, as its Terraform (or the emulator) configures it."""
+    names = side.names
+    settings = ReplicatorSettings(
+        region=side.region,
+        table_map=dict(names.table_map),
+        stats_table=names.stats_table,
+        tombstone_table=names.tombstone_table,
+        failure_queue_url=side.queue_url(names.replicator_failure_queue),
+        concurrency=concurrency,
+    )
+    return Replicator(
+        settings,
+        clients=side.function_clients(concurrency + 4),
+        logger=_logger("replicator"),
+        metrics=QuietMetrics(),
+    )
+
+
+def sender_for(side: Side, peer_endpoint_url: str | None = None, concurrency: int = 16) -> Sender:
+    """The region's sender: it reads the peer's keys from this region's Parameter Store and
+    writes to the peer's stream, as the deployed function does."""
+    names = side.names
+    settings = SenderSettings(
+        region=side.region,
+        peer_region=names.peer_region,
+        peer_stream=names.peer_replication_stream,
+        peer_credentials_prefix=names.peer_credentials_prefix,
+        tombstone_table=names.tombstone_table,
+        failure_queue_url=side.queue_url(names.sender_failure_queue),
+        peer_endpoint_url=peer_endpoint_url,
+        concurrency=concurrency,
+    )
+    return Sender(
+        settings,
+        clients=side.function_clients(concurrency + 4),
+        logger=_logger("sender"),
+        metrics=QuietMetrics(),
+    )
+
+
+def put_change(origin: str, table: str, item: dict[str, Any], keys: tuple[str, ...]) -> wire.Change:
+    """A PUT of a whole item (as the DynamoDB client returns it) from `origin`'s `table`,
+    carrying the item's own version."""
+    typed = wire.item_from_client(item)
+    version = versions.of_image(item)
+    if version is None:
+        raise UnversionedItem({name: typed[name] for name in keys})
+    return wire.Change(
+        table=table,
+        op=wire.PUT,
+        keys={name: typed[name] for name in keys},
+        version=version,
+        origin=origin,
+        stream_ts_ms=version.timestamp,
+        item=typed,
+        event_id="operator",
+    )
+
+
+def apply_changes(replicator: Replicator, changes: list[wire.Change]) -> dict[str, int]:
+    """Apply changes through the replicator, as if they had arrived on its stream; the counts
+    of its outcomes (replicated, stale, failed, poison)."""
+    if not changes:
+        return {}
+    event = kinesis_batch(changes, "arn:operator:kinesis", replicator.settings.region)
+    replicator.handle(event)
+    return dict(replicator.last_counts)

@@ -1,0 +1,17 @@
+"""(placeholder while the command is written)"""
+
+from __future__ import annotations
+
+import argparse
+
+from tools.operations.context import Context
+
+SUMMARY = "verify"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def main(args: argparse.Namespace, ctx: Context) -> int:
+    raise NotImplementedError

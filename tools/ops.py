@@ -1,0 +1,103 @@
+"""Operate a running replication: verify (and repair), backfill, redrive, status.
+
+    python tools/ops.py status   --region cn-north-1 --profile china --peer-profile global
+    python tools/ops.py verify   --region cn-north-1 --profile china --peer-profile global --repair
+    python tools/ops.py backfill --region cn-north-1 --profile china --peer-profile global
+    python tools/ops.py redrive  --region cn-north-1 --profile china --function replicator
+
+Each command works on one region (--region, --profile, --endpoint-url) and, where it needs the
+other side, its peer (--peer-region, default from defaults.json, --peer-profile,
+--peer-endpoint-url). Results go to stdout (--json for a machine-readable object), progress and
+logs to stderr (--quiet silences them). --dry-run changes nothing. The logic lives in
+tools/operations/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+try:
+    from tools import cli
+except ModuleNotFoundError as missing:  # a checkout without the editable install
+    if missing.name not in {"tools", "emulator", "replication"}:
+        raise
+    _ROOT = Path(__file__).resolve().parent.parent
+    sys.path[:0] = [str(_ROOT), str(_ROOT / "lambda")]
+    from tools import cli
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from emulator import topology
+from tools.operations import backfill, redrive, status, verify
+from tools.operations.context import Context
+from tools.operations.sides import OperationError, open_side
+
+PROG = "ops.py"
+COMMANDS = {
+    "status": status,
+    "verify": verify,
+    "backfill": backfill,
+    "redrive": redrive,
+}
+
+
+def common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    add = common.add_argument
+    add("--region", required=True, help="the region to work on, e.g. cn-north-1")
+    add("--profile", metavar="NAME", help="AWS profile of that region's account")
+    add("--endpoint-url", metavar="URL", help="that region's AWS endpoint (the local emulator)")
+    add("--peer-region", help="the other side (default: the region's peer in defaults.json)")
+    add("--peer-profile", metavar="NAME", help="AWS profile of the peer's account")
+    add("--peer-endpoint-url", metavar="URL", help="the peer's AWS endpoint")
+    add("--dry-run", action="store_true", help="report what would be done; change nothing")
+    add("--quiet", action="store_true", help="no progress or logs on stderr")
+    add("--json", action="store_true", help="print the result as JSON")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli.OneLineParser(
+        prog=PROG, description="Operate DynamoDB replication across the partition border."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parent = common_options()
+    for name, module in COMMANDS.items():
+        # Subparsers are OneLineParsers too (argparse makes them of the parent's class).
+        sub = commands.add_parser(
+            name, parents=[parent], help=module.SUMMARY, description=module.SUMMARY
+        )
+        module.configure(sub)
+    return parser
+
+
+def make_context(args: argparse.Namespace) -> Context:
+    names = topology.load()
+    if args.region not in names:
+        raise cli.UsageError(
+            f"--region {args.region!r} is not in defaults.json ({', '.join(sorted(names))})"
+        )
+    peer_region = args.peer_region or names[args.region].peer_region
+    here = open_side(args.region, args.profile, args.endpoint_url, names)
+    peer = open_side(peer_region, args.peer_profile, args.peer_endpoint_url, names)
+    return Context(here, peer, dry_run=args.dry_run, quiet=args.quiet, json=args.json)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command].main(args, make_context(args))
+    except cli.UsageError as error:
+        return cli.fail(PROG, error, 2)
+    except OperationError as error:
+        return cli.fail(PROG, error, 1)
+    except (ClientError, BotoCoreError) as error:
+        return cli.fail(PROG, f"AWS: {error}", 1)
+    except KeyboardInterrupt:
+        return cli.fail(PROG, "interrupted", 130)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
