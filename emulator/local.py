@@ -14,6 +14,7 @@ import logging
 import socket
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,10 @@ class LocalDeployment:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._server.start()
         self.endpoint_url = f"http://127.0.0.1:{port}"
+        # moto keeps its state per process, not per server: start from nothing even when an
+        # earlier deployment ran in this process (one test module after another).
+        reset = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
+        urllib.request.urlopen(reset, timeout=10).close()
         admin = boto3.Session(aws_access_key_id="admin", aws_secret_access_key="admin")
         for name in (topology.CHINA, topology.GLOBAL):
             self.regions[name] = resources.create_region(

@@ -3,11 +3,13 @@ that a repair, a backfill or a redrive follows exactly the rules live replicatio
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from emulator.events import kinesis_batch
 from replication import versions, wire
@@ -46,8 +48,18 @@ def _logger(service: str) -> Logger:
     )
 
 
+class NoStats:
+    """The stats table counts live replication; a tool reports its own work instead, and the
+    versions it carries (a backfill's may be years old) would read as lag."""
+
+    def add(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
 def replicator_for(side: Side, concurrency: int = 32) -> Replicator:
-    """The region's replicator, as its Terraform (or the emulator) configures it."""
+    """The region's replicator, as its Terraform (or the emulator) configures it, except that
+    it leaves the stats table alone. One instance handles one batch at a time: give each
+    thread its own."""
     names = side.names
     settings = ReplicatorSettings(
         region=side.region,
@@ -57,12 +69,14 @@ def replicator_for(side: Side, concurrency: int = 32) -> Replicator:
         failure_queue_url=side.queue_url(names.replicator_failure_queue),
         concurrency=concurrency,
     )
-    return Replicator(
+    replicator = Replicator(
         settings,
         clients=side.function_clients(concurrency + 4),
         logger=_logger("replicator"),
         metrics=QuietMetrics(),
     )
+    replicator.stats = NoStats()
+    return replicator
 
 
 def sender_for(side: Side, peer_endpoint_url: str | None = None, concurrency: int = 16) -> Sender:
@@ -108,9 +122,11 @@ def put_change(origin: str, table: str, item: dict[str, Any], keys: tuple[str, .
 
 def apply_changes(replicator: Replicator, changes: list[wire.Change]) -> dict[str, int]:
     """Apply changes through the replicator, as if they had arrived on its stream; the counts
-    of its outcomes (replicated, stale, failed, poison)."""
+    of its outcomes (replicated, stale, failed, poison), also when every change failed."""
     if not changes:
         return {}
     event = kinesis_batch(changes, "arn:operator:kinesis", replicator.settings.region)
-    replicator.handle(event)
+    # Raised when the whole batch failed; the counts say so.
+    with contextlib.suppress(BatchProcessingError):
+        replicator.handle(event)
     return dict(replicator.last_counts)
