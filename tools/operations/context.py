@@ -47,7 +47,7 @@ class Context:
 
     @contextmanager
     def progress(self) -> Iterator[Progress]:
-        """A rich progress display on stderr (hidden with --quiet or when not a terminal)."""
+        """A rich progress display on stderr, hidden with --quiet."""
         progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),

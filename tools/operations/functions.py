@@ -79,9 +79,14 @@ def replicator_for(side: Side, concurrency: int = 32) -> Replicator:
     return replicator
 
 
-def sender_for(side: Side, peer_endpoint_url: str | None = None, concurrency: int = 16) -> Sender:
+def sender_for(
+    side: Side,
+    peer_endpoint_url: str | None = None,
+    concurrency: int = 16,
+    peer_proxy_url: str | None = None,
+) -> Sender:
     """The region's sender: it reads the peer's keys from this region's Parameter Store and
-    writes to the peer's stream, as the deployed function does."""
+    writes to the peer's stream (through the proxy, if given), as the deployed function does."""
     names = side.names
     settings = SenderSettings(
         region=side.region,
@@ -91,6 +96,7 @@ def sender_for(side: Side, peer_endpoint_url: str | None = None, concurrency: in
         tombstone_table=names.tombstone_table,
         failure_queue_url=side.queue_url(names.sender_failure_queue),
         peer_endpoint_url=peer_endpoint_url,
+        peer_proxy_url=peer_proxy_url,
         concurrency=concurrency,
     )
     return Sender(
