@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint format demo bench bench-lag clean
+.PHONY: test lint format demo bench bench-lag bench-verify clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ bench: $(STAMP)
 
 bench-lag: $(STAMP)
 	$(PY) benchmarks/end_to_end_lag.py
+
+bench-verify: $(STAMP)
+	$(PY) benchmarks/verify_scan.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis benchmarks/results .cache dist
