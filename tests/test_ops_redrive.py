@@ -27,7 +27,7 @@ from replication.tombstones import EXPIRY_ATTR
 from replication.tombstones import KEY_ATTR as TOMBSTONE_KEY
 from replication.versions import Version, now_ms
 from tools import ops
-from tools.operations.redrive import FailedBatch, RangeLost, collect_range
+from tools.operations.stream_ranges import FailedBatch, RangeLost, collect_range
 
 WAIT_S = 45
 # Give up on a batch after one retry, whole (a batch whose every record fails is a function
