@@ -6,6 +6,7 @@ import pytest
 from moto import mock_aws
 
 from emulator.pipeline import TwoRegions
+from tests.helpers import emulator_running
 
 
 @pytest.fixture(autouse=True)
@@ -31,3 +32,10 @@ def aws():
 @pytest.fixture
 def regions(aws):
     return TwoRegions()
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    """The emulator with its defaults, shared by one test module's tests."""
+    with emulator_running(tmp_path_factory.mktemp("emulator")) as running:
+        yield running

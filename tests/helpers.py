@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import base64
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from emulator import events
+from emulator.environment import LOCAL_AWS
+from emulator.local import LocalDeployment
 from emulator.mapping import DynamoDBStreamSource, KinesisSource
 from emulator.pipeline import Node
 from emulator.resources import drain_queue
@@ -64,3 +71,15 @@ def item(node: Node, key: str) -> dict[str, Any] | None:
         .get_item(TableName=node.table, Key={"PK": {"S": key}}, ConsistentRead=True)
         .get("Item")
     )
+
+
+@contextmanager
+def emulator_running(workdir: Path, **options: Any) -> Iterator[LocalDeployment]:
+    """Both regions on moto, with the functions and mappings running, in this process's
+    environment set as the emulator's own processes have it."""
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in LOCAL_AWS.items():
+            env.setenv(name, value)
+        env.delenv("AWS_ENDPOINT_URL", raising=False)
+        with LocalDeployment(workdir, **options) as running:
+            yield running

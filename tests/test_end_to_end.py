@@ -12,26 +12,12 @@ import random
 import threading
 import time
 
-import pytest
-
-from emulator.environment import LOCAL_AWS
-from emulator.local import LocalDeployment
 from emulator.topology import CHINA, GLOBAL
 from replication import wire
 from replication.stamping import stamp
 from replication.versions import Version, now_ms
 
 CONVERGE_S = 90
-
-
-@pytest.fixture(scope="module")
-def deployment(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in LOCAL_AWS.items():
-            env.setenv(name, value)
-        env.delenv("AWS_ENDPOINT_URL", raising=False)
-        with LocalDeployment(tmp_path_factory.mktemp("emulator")) as running:
-            yield running
 
 
 def write(deployment, region: str, key: str, **attrs) -> None:

@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from emulator import topology
-from emulator.environment import LOCAL_AWS
 from emulator.local import LocalDeployment
 from emulator.pipeline import scan_all
 from emulator.topology import CHINA, GLOBAL
@@ -36,16 +35,6 @@ from tools.operations.sides import OperationError, Side, open_side
 ORDER_KEYS = (("PK", "S", "HASH"), ("SK", "N", "RANGE"))
 BINARY_RANGE_KEYS = (("PK", "S", "HASH"), ("SK", "B", "RANGE"))
 _pair_numbers = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def deployment(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in LOCAL_AWS.items():
-            env.setenv(name, value)
-        env.delenv("AWS_ENDPOINT_URL", raising=False)
-        with LocalDeployment(tmp_path_factory.mktemp("emulator")) as running:
-            yield running
 
 
 @dataclass

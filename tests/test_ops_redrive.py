@@ -14,9 +14,7 @@ import time
 import pytest
 
 from emulator import events
-from emulator.environment import LOCAL_AWS
 from emulator.esm import EventSourceMapping, MappingConfig
-from emulator.local import LocalDeployment
 from emulator.mapping import DynamoDBStreamSource, KinesisSource
 from emulator.pipeline import scan_all
 from emulator.topology import CHINA, GLOBAL
@@ -26,6 +24,7 @@ from replication.stamping import stamp
 from replication.tombstones import EXPIRY_ATTR
 from replication.tombstones import KEY_ATTR as TOMBSTONE_KEY
 from replication.versions import Version, now_ms
+from tests.helpers import emulator_running
 from tools import ops
 from tools.operations.stream_ranges import FailedBatch, RangeLost, collect_range
 
@@ -43,17 +42,13 @@ GIVE_UP_FAST = {
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in LOCAL_AWS.items():
-            env.setenv(name, value)
-        env.delenv("AWS_ENDPOINT_URL", raising=False)
-        with LocalDeployment(
-            tmp_path_factory.mktemp("emulator"),
-            latency_ms=5,
-            sender_mapping=MappingConfig(**GIVE_UP_FAST, poll_interval_s=0.25),
-            replicator_mapping=MappingConfig(**GIVE_UP_FAST, poll_interval_s=0.5),
-        ) as running:
-            yield running
+    with emulator_running(
+        tmp_path_factory.mktemp("emulator"),
+        latency_ms=5,
+        sender_mapping=MappingConfig(**GIVE_UP_FAST, poll_interval_s=0.25),
+        replicator_mapping=MappingConfig(**GIVE_UP_FAST, poll_interval_s=0.5),
+    ) as running:
+        yield running
 
 
 @pytest.fixture(autouse=True)

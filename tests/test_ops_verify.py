@@ -13,8 +13,6 @@ import time
 
 import pytest
 
-from emulator.environment import LOCAL_AWS
-from emulator.local import LocalDeployment
 from emulator.topology import CHINA, GLOBAL
 from replication import wire
 from replication.tombstones import Tombstones
@@ -25,16 +23,6 @@ from tools.operations.sides import open_side
 
 CONVERGE_S = 90
 REGION_TABLES = ((CHINA, "user-cn"), (GLOBAL, "user-sg"))
-
-
-@pytest.fixture(scope="module")
-def deployment(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in LOCAL_AWS.items():
-            env.setenv(name, value)
-        env.delenv("AWS_ENDPOINT_URL", raising=False)
-        with LocalDeployment(tmp_path_factory.mktemp("emulator")) as running:
-            yield running
 
 
 def run(deployment, capsys, *args: str) -> tuple[int, str, str]:

@@ -9,10 +9,6 @@ import re
 import shlex
 from pathlib import Path
 
-import pytest
-
-from emulator.environment import LOCAL_AWS
-from emulator.local import LocalDeployment
 from emulator.topology import CHINA, GLOBAL
 from replication.stamping import stamp
 from tools import ops
@@ -26,16 +22,6 @@ def runbook_commands(path: Path, heading: str) -> list[str]:
     start = text.index(heading)
     end = text.find("\n## ", start)
     return OPS_LINE.findall(text[start : end if end != -1 else None])
-
-
-@pytest.fixture(scope="module")
-def deployment(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in LOCAL_AWS.items():
-            env.setenv(name, value)
-        env.delenv("AWS_ENDPOINT_URL", raising=False)
-        with LocalDeployment(tmp_path_factory.mktemp("emulator")) as running:
-            yield running
 
 
 def test_the_runbook_gives_commands_for_each_scenario():

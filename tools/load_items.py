@@ -43,30 +43,6 @@ from rich.text import Text
 PROG = "load_items.py"
 
 
-def _int_in(low: int, high: int | None = None) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if value < low or (high is not None and value > high):
-            bounds = f"{low}..{high}" if high is not None else f"at least {low}"
-            raise argparse.ArgumentTypeError(f"must be {bounds}, not {value}")
-        return value
-
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.OneLineParser(
         prog=PROG,
@@ -74,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         "contract, into a replicated table, then add COUNT to its loader_stats counter.",
     )
     add = parser.add_argument
-    add("-n", "--count", type=_int_in(1), required=True, help="number of items to write")
+    add("-n", "--count", type=cli.int_in(1), required=True, help="number of items to write")
     add(
         "-r",
         "--region",
@@ -85,15 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "-b",
         "--batch-size",
-        type=_int_in(1, loader.MAX_BATCH),
+        type=cli.int_in(1, loader.MAX_BATCH),
         default=loader.MAX_BATCH,
         metavar="BATCH",
         help="items per BatchWriteItem, 1..25 (default: %(default)s)",
     )
-    add("-c", "--concurrency", type=_int_in(1), default=4, help="worker threads (default: 4)")
+    add("-c", "--concurrency", type=cli.int_in(1), default=4, help="worker threads (default: 4)")
     add(
         "--rate",
-        type=_positive_float,
+        type=cli.positive_float,
         metavar="ITEMS_PER_SECOND",
         help="cap on the whole load's write rate (default: no cap)",
     )

@@ -28,6 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from replication import stamping, versions, wire
 from replication.inbound import Replicator
+from tools import cli
 from tools.loader import RateLimiter, backoff_delay
 from tools.operations.checkpoint import (
     DEFAULT_SEGMENTS,
@@ -410,45 +411,25 @@ def _keys_text(schema: tuple[tuple[str, str, str], ...]) -> str:
 # -- the command line ------------------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not at least 1")
-    return value
-
-
-def _positive_rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} is not a positive rate")
-    return value
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--table", help="the table to copy (default: the region's first replicated table)")
     add(
         "--segments",
-        type=_positive_int,
+        type=cli.int_in(1),
         metavar="N",
         help=f"parallel scan segments, one thread each (default: the checkpoint's, "
         f"else {DEFAULT_SEGMENTS})",
     )
     add(
         "--rate",
-        type=_positive_rate,
+        type=cli.positive_float,
         metavar="ITEMS_PER_S",
         help="at most this many items a second, all segments together (default: no limit)",
     )
     add(
         "--page-size",
-        type=_positive_int,
+        type=cli.int_in(1),
         metavar="N",
         help=f"items per Scan page (default: {DEFAULT_PAGE_SIZE}, or a second's worth at --rate)",
     )

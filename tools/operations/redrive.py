@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 
 from replication import wire
 from replication.failures import POISON_KIND
+from tools import cli
 from tools.operations.context import Context
 from tools.operations.functions import replicator_for, sender_for
 from tools.operations.sides import Side
@@ -452,12 +453,6 @@ def _in_stream_order(received: list[Received]) -> list[tuple[Received, Any]]:
 # -- the command line ------------------------------------------------------------------------
 
 
-def _positive(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number, 1 or more (not {value!r})")
-    return int(value)
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--function",
@@ -467,7 +462,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-messages",
-        type=_positive,
+        type=cli.int_in(1),
         metavar="N",
         help="take at most N messages from each queue (default: all)",
     )

@@ -28,6 +28,7 @@ from typing import Any, TextIO
 from replication import versions, wire
 from replication.inbound import Replicator
 from replication.tombstones import Tombstones
+from tools import cli
 from tools.loader import RateLimiter
 from tools.operations.context import Context
 from tools.operations.functions import apply_changes, put_change, replicator_for
@@ -298,37 +299,24 @@ def _wire_version(version: versions.Version | None) -> dict[str, Any] | None:
 # -- command line -----------------------------------------------------------------------------
 
 
-def _positive(kind: type) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, not {text}")
-        return value
-
-    return parse
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--table", help="the table in --region (default: its first in defaults.json)")
     add(
         "--segments",
-        type=_positive(int),
+        type=cli.int_in(1),
         default=DEFAULT_SEGMENTS,
         help="parallel scan segments per table (default: %(default)s)",
     )
     add(
         "--page-size",
-        type=_positive(int),
+        type=cli.int_in(1),
         default=DEFAULT_PAGE_SIZE,
         help="items per Scan page (default: %(default)s)",
     )
     add(
         "--max-rcu",
-        type=_positive(float),
+        type=cli.positive_float,
         metavar="UNITS",
         help="read capacity units per second per table (default: no limit)",
     )
