@@ -383,13 +383,15 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         "items_per_second": round(items / result.seconds) if result.seconds else None,
         "in_sync": result.in_sync,
     }
-    lines = [
-        f"{ctx.here.region:<16} {table:<24} {result.scanned['here']:>10} items",
-        f"{ctx.peer.region:<16} {theirs:<24} {result.scanned['peer']:>10} items",
-        f"only in {ctx.here.region:<8} {result.differences['only_here']:>34}",
-        f"only in {ctx.peer.region:<8} {result.differences['only_peer']:>34}",
-        f"differing {result.differences['differs']:>40}",
+    rows = [
+        (f"{ctx.here.region} {table}", f"{result.scanned['here']} items"),
+        (f"{ctx.peer.region} {theirs}", f"{result.scanned['peer']} items"),
+        (f"only in {ctx.here.region}", f"{result.differences['only_here']} items"),
+        (f"only in {ctx.peer.region}", f"{result.differences['only_peer']} items"),
+        ("differing", f"{result.differences['differs']} items"),
     ]
+    width = max(len(label) for label, _ in rows) + 2
+    lines = [f"{label:<{width}}{value:>12}" for label, value in rows]
     if args.repair:
         lines.append(
             "repairs "
