@@ -242,7 +242,9 @@ class Report:
                 f"{f.status:<13} {f.function:<10} {f.subject}: {f.reason}"
                 + (f"; {f.repair}" if f.repair else "")
             )
-        if self.complete:
+        if self.complete and not any(c["messages"] for c in self.counts.values()):
+            lines.append("the failure queues are empty: nothing to redrive")
+        elif self.complete:
             lines.append(
                 "every message can be redriven" if self.dry_run else "every message was redriven"
             )
