@@ -39,7 +39,7 @@ from tools.operations.checkpoint import (
 )
 from tools.operations.context import Context
 from tools.operations.functions import apply_changes, put_change, replicator_for
-from tools.operations.sides import OperationError, Side, peer_table
+from tools.operations.sides import OperationError, Side, mirror_keys, peer_table
 
 SUMMARY = "copy a table's existing items to the peer (resumable, rate-limited)"
 
@@ -157,10 +157,8 @@ class Backfill:
             raise ValueError("rate must be positive")
         self.source, self.target = source, target
         self.table, self.peer_table = peer_table(source.names, target.names, table)
-        description = source.describe_table(self.table)
-        check_same_keys(source, self.table, description, target, self.peer_table)
-        self.keys = source.key_names(self.table)
-        self.item_count = int(description.get("ItemCount", 0))
+        self.keys = mirror_keys(source, self.table, target, self.peer_table)
+        self.item_count = int(source.describe_table(self.table).get("ItemCount", 0))
         self.rate = rate
         # A page is at most about a second's worth at the rate, so the bucket paces pages
         # rather than letting each one through in a burst.
@@ -380,32 +378,8 @@ class Backfill:
         return Counts(copied=copied, stale=stale, failed=failed, poison=poison)
 
 
-def check_same_keys(
-    source: Side, table: str, description: dict[str, Any], target: Side, peer: str
-) -> None:
-    """Both tables must be keyed alike, or no copied item would fit the peer's table."""
-    ours = key_schema(description)
-    theirs = key_schema(target.describe_table(peer))
-    if ours != theirs:
-        raise OperationError(
-            f"{table} in {source.region} is keyed by {_keys_text(ours)} but {peer} in "
-            f"{target.region} by {_keys_text(theirs)}: they can't mirror each other"
-        )
-
-
-def key_schema(description: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
-    """(name, type, HASH|RANGE) of each key attribute, hash key first."""
-    types = {a["AttributeName"]: a["AttributeType"] for a in description["AttributeDefinitions"]}
-    schema = sorted(description["KeySchema"], key=lambda k: k["KeyType"])
-    return tuple((k["AttributeName"], types[k["AttributeName"]], k["KeyType"]) for k in schema)
-
-
 def key_text(key: dict[str, Any]) -> str:
     return json.dumps(wire.item_from_client(key), ensure_ascii=False)
-
-
-def _keys_text(schema: tuple[tuple[str, str, str], ...]) -> str:
-    return ", ".join(f"{name} ({type_}, {role.lower()})" for name, type_, role in schema)
 
 
 # -- the command line ------------------------------------------------------------------------

@@ -19,14 +19,6 @@ from replication.settings import ReplicatorSettings, SenderSettings
 from tools.operations.sides import Side
 
 
-class UnversionedItem(ValueError):
-    """An item without a version can't be replicated as it is: it has to be stamped first."""
-
-    def __init__(self, keys: dict[str, Any]):
-        super().__init__(f"item {keys} carries no version")
-        self.keys = keys
-
-
 class QuietMetrics:
     """The functions publish EMF lines for CloudWatch; a tool's run is not the deployment's
     traffic, so its metrics go nowhere."""
@@ -111,17 +103,34 @@ def put_change(origin: str, table: str, item: dict[str, Any], keys: tuple[str, .
     """A PUT of a whole item (as the DynamoDB client returns it) from `origin`'s `table`,
     carrying the item's own version."""
     typed = wire.item_from_client(item)
+    key = {name: typed[name] for name in keys}
     version = versions.of_image(item)
     if version is None:
-        raise UnversionedItem({name: typed[name] for name in keys})
+        raise ValueError(f"item {key} carries no version: stamp it before replicating it")
     return wire.Change(
         table=table,
         op=wire.PUT,
-        keys={name: typed[name] for name in keys},
+        keys=key,
         version=version,
         origin=origin,
         stream_ts_ms=version.timestamp,
         item=typed,
+        event_id="operator",
+    )
+
+
+def delete_change(
+    origin: str, table: str, key: dict[str, Any], version: versions.Version
+) -> wire.Change:
+    """A DELETE of the item with `key` (client form) from `origin`'s `table`, at `version`
+    (its tombstone's)."""
+    return wire.Change(
+        table=table,
+        op=wire.DELETE,
+        keys=wire.item_from_client(key),
+        version=version,
+        origin=origin,
+        stream_ts_ms=version.timestamp,
         event_id="operator",
     )
 

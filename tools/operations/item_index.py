@@ -62,16 +62,18 @@ class Row:
     digest: bytes
     timestamp: int | None
     region: str | None
+    size: int  # bytes of the canonical item: what a read of it roughly costs
 
 
 def row(item: dict[str, Any], key_names: tuple[str, ...]) -> Row:
     version = versions.of_image(item)
-    digest = hashlib.blake2b(item_text(item).encode(), digest_size=16).digest()
+    text = item_text(item).encode()
     return Row(
         key_text(item, key_names),
-        digest,
+        hashlib.blake2b(text, digest_size=16).digest(),
         version.timestamp if version else None,
         version.region if version else None,
+        len(text),
     )
 
 

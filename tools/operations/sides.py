@@ -29,6 +29,8 @@ class Side:
     endpoint_url: str | None = None
     pool_size: int = 32
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    _queue_urls: dict[str, str] = field(default_factory=dict, repr=False)
+    _tables: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def client(self, service: str) -> Any:
@@ -52,30 +54,53 @@ class Side:
         )
 
     def queue_url(self, name: str) -> str:
-        sqs = self.client("sqs")
-        try:
-            return sqs.get_queue_url(QueueName=name)["QueueUrl"]
-        except sqs.exceptions.QueueDoesNotExist:
-            raise OperationError(f"{self.region} has no queue {name}") from None
-
-    def queue_urls(self) -> dict[str, str]:
-        """The failure queues, by function."""
-        return {
-            "sender": self.queue_url(self.names.sender_failure_queue),
-            "replicator": self.queue_url(self.names.replicator_failure_queue),
-        }
+        """A queue's URL, looked up once."""
+        if name not in self._queue_urls:
+            sqs = self.client("sqs")
+            try:
+                self._queue_urls[name] = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            except sqs.exceptions.QueueDoesNotExist:
+                raise OperationError(f"{self.region} has no queue {name}") from None
+        return self._queue_urls[name]
 
     def describe_table(self, table: str) -> dict[str, Any]:
-        ddb = self.client("dynamodb")
-        try:
-            return ddb.describe_table(TableName=table)["Table"]
-        except ddb.exceptions.ResourceNotFoundException:
-            raise OperationError(f"{self.region} has no table {table}") from None
+        """DescribeTable's answer, asked once per command (ItemCount is an estimate anyway)."""
+        if table not in self._tables:
+            ddb = self.client("dynamodb")
+            try:
+                self._tables[table] = ddb.describe_table(TableName=table)["Table"]
+            except ddb.exceptions.ResourceNotFoundException:
+                raise OperationError(f"{self.region} has no table {table}") from None
+        return self._tables[table]
+
+    def key_schema(self, table: str) -> tuple[tuple[str, str, str], ...]:
+        """(name, type, HASH|RANGE) of each key attribute, hash key first."""
+        description = self.describe_table(table)
+        types = {
+            a["AttributeName"]: a["AttributeType"] for a in description["AttributeDefinitions"]
+        }
+        schema = sorted(description["KeySchema"], key=lambda k: k["KeyType"])
+        return tuple((k["AttributeName"], types[k["AttributeName"]], k["KeyType"]) for k in schema)
 
     def key_names(self, table: str) -> tuple[str, ...]:
         """The table's key attributes, hash key first."""
-        schema = self.describe_table(table)["KeySchema"]
-        return tuple(k["AttributeName"] for k in sorted(schema, key=lambda k: k["KeyType"]))
+        return tuple(name for name, _, _ in self.key_schema(table))
+
+
+def mirror_keys(here: Side, table: str, peer: Side, theirs: str) -> tuple[str, ...]:
+    """The key attributes of two tables that mirror each other; an error unless both are
+    keyed alike (names, types and roles), since no item of one would fit the other."""
+    ours, other = here.key_schema(table), peer.key_schema(theirs)
+    if ours != other:
+        raise OperationError(
+            f"{table} in {here.region} is keyed by {_keys_text(ours)} but {theirs} in "
+            f"{peer.region} by {_keys_text(other)}: they can't mirror each other"
+        )
+    return here.key_names(table)
+
+
+def _keys_text(schema: tuple[tuple[str, str, str], ...]) -> str:
+    return ", ".join(f"{name} ({type_}, {role.lower()})" for name, type_, role in schema)
 
 
 def open_side(

@@ -17,10 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -31,9 +31,14 @@ from replication.tombstones import Tombstones
 from tools import cli
 from tools.loader import RateLimiter
 from tools.operations.context import Context
-from tools.operations.functions import apply_changes, put_change, replicator_for
-from tools.operations.item_index import Difference, ItemIndex, item_text, key_from_text, row
-from tools.operations.sides import OperationError, Side, peer_table
+from tools.operations.functions import (
+    apply_changes,
+    delete_change,
+    put_change,
+    replicator_for,
+)
+from tools.operations.item_index import Difference, ItemIndex, Row, item_text, key_from_text, row
+from tools.operations.sides import Side, mirror_keys, peer_table
 
 SUMMARY = "compare both regions' tables item by item; --repair settles each difference"
 DEFAULT_SEGMENTS = 4
@@ -65,69 +70,44 @@ class VerifyResult:
         return settled == sum(self.differences.values())
 
 
-def scan_into(
+def scan_table(
     index: ItemIndex,
     source: TableSide,
     key_names: tuple[str, ...],
+    segment: int,
     segments: int,
     page_size: int,
-    max_rcu: float | None,
+    limiter: RateLimiter | None,
     on_page: Callable[[str, int], None],
-) -> list[threading.Thread]:
-    """Start one thread per segment scanning `source` into the index."""
-    limiter = RateLimiter(max_rcu, burst=max_rcu) if max_rcu else None
+) -> None:
+    """Scan one segment of `source` into the index, page by page."""
     ddb = source.side.client("dynamodb")
-
-    def scan(segment: int) -> None:
-        start: dict[str, Any] = {}
-        while True:
-            page = ddb.scan(
-                TableName=source.table,
-                Segment=segment,
-                TotalSegments=segments,
-                Limit=page_size,
-                ReturnConsumedCapacity="TOTAL",
-                **start,
-            )
-            items = page.get("Items", [])
-            index.add(source.name, [row(item, key_names) for item in items])
-            on_page(source.name, len(items))
-            if limiter:
-                limiter.acquire(consumed_rcu(page, items))
-            if "LastEvaluatedKey" not in page:
-                return
-            start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
-
-    threads = [
-        _Worker(scan, segment, name=f"scan-{source.name}-{segment}") for segment in range(segments)
-    ]
-    for thread in threads:
-        thread.start()
-    return threads
+    start: dict[str, Any] = {}
+    while True:
+        page = ddb.scan(
+            TableName=source.table,
+            Segment=segment,
+            TotalSegments=segments,
+            Limit=page_size,
+            ReturnConsumedCapacity="TOTAL",
+            **start,
+        )
+        rows = [row(item, key_names) for item in page.get("Items", [])]
+        index.add(source.name, rows)
+        on_page(source.name, len(rows))
+        if limiter:
+            limiter.acquire(consumed_rcu(page, rows))
+        if "LastEvaluatedKey" not in page:
+            return
+        start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
 
 
-def consumed_rcu(page: dict[str, Any], items: list[dict[str, Any]]) -> float:
+def consumed_rcu(page: dict[str, Any], rows: list[Row]) -> float:
+    """What the page cost: as DynamoDB reports it, else estimated from the items' size."""
     reported = page.get("ConsumedCapacity", {}).get("CapacityUnits")
     if reported is not None:
         return float(reported)
-    size = sum(len(item_text(item)) for item in items)
-    return max(0.5, size / RCU_BYTES)
-
-
-class _Worker(threading.Thread):
-    """A thread whose exception is kept for the caller."""
-
-    def __init__(self, target: Callable[[int], None], segment: int, name: str):
-        super().__init__(name=name, daemon=True)
-        self._target_fn = target
-        self._segment = segment
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self._target_fn(self._segment)
-        except BaseException as error:
-            self.error = error
+    return max(0.5, sum(r.size for r in rows) / RCU_BYTES)
 
 
 # -- repair -----------------------------------------------------------------------------------
@@ -208,15 +188,7 @@ class Repairer:
         if action == "put":
             change = put_change(origin.side.region, origin.table, payload, self.key_names)
         else:
-            change = wire.Change(
-                table=origin.table,
-                op=wire.DELETE,
-                keys=wire.item_from_client(key),
-                version=payload,
-                origin=origin.side.region,
-                stream_ts_ms=payload.timestamp,
-                event_id="operator",
-            )
+            change = delete_change(origin.side.region, origin.table, key, payload)
         apply_changes(self.replicator(target), [change])
         if _same(self.read("here", key), self.read("peer", key)):
             return ("repaired", detail)
@@ -252,25 +224,34 @@ def verify(
     on_page: Callable[[str, int], None] = lambda side, n: None,
     on_difference: Callable[[], None] = lambda: None,
 ) -> VerifyResult:
-    key_names = here.side.key_names(here.table)
-    if peer.side.key_names(peer.table) != key_names:
-        raise OperationError(
-            f"{here.table} and {peer.table} have different keys "
-            f"({', '.join(key_names)} vs {', '.join(peer.side.key_names(peer.table))})"
-        )
+    key_names = mirror_keys(here.side, here.table, peer.side, peer.table)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(dir=workdir, prefix="verify-") as scratch:
         index = ItemIndex(Path(scratch) / "items.sqlite")
-        threads = [
-            *scan_into(index, here, key_names, segments, page_size, max_rcu, on_page),
-            *scan_into(index, peer, key_names, segments, page_size, max_rcu, on_page),
-        ]
-        for thread in threads:
-            thread.join()
+        # One rate limit per table: they are read from different accounts' capacity.
+        limiters = {
+            s.name: RateLimiter(max_rcu, burst=max_rcu) if max_rcu else None for s in (here, peer)
+        }
+        with ThreadPoolExecutor(2 * segments, thread_name_prefix="scan") as pool:
+            scans = [
+                pool.submit(
+                    scan_table,
+                    index,
+                    s,
+                    key_names,
+                    segment,
+                    segments,
+                    page_size,
+                    limiters[s.name],
+                    on_page,
+                )
+                for s in (here, peer)
+                for segment in range(segments)
+            ]
+        # Every scan has ended (the pool waited), so nothing adds after the index closes.
         index.close()
-        failed = [t.error for t in threads if t.error is not None]
-        if failed:
-            raise failed[0]
+        for scan in scans:
+            scan.result()  # the first scan's error, if any
         result = VerifyResult(scanned=dict(index.counts))
         repairer = Repairer(here, peer, key_names) if repair else None
         for difference in index.differences():
