@@ -316,7 +316,7 @@ def test_poison_records_are_left_unless_retried(deployment, capsys):
     )
     [record] = events.kinesis_batch([change], world.replication_stream_arn, GLOBAL)["Records"]
     FailureQueue(world.client("sqs"), world.replicator_queue_url, "replicator").report(
-        "user-sg rejected the change: ValidationException", record
+        "user-sg rejected the change: ValidationException", record, keys
     )
 
     code, out = redrive(deployment, capsys, GLOBAL, "--function", "replicator")

@@ -153,6 +153,9 @@ def test_a_malformed_record_is_isolated_and_its_neighbours_applied(regions, payl
     assert report["kind"] == "poison-record" and reason in report["reason"]
     assert report["record"]["kinesis"]["sequenceNumber"] == "1001"
     assert cn.replicator.last_counts == {"replicated": 2, "poison": 1}
+    # The item's keys, where the change could be read at all, as the sender reports them.
+    decoded = reason in ("no local table is mapped", "a loop")
+    assert report["keys"] == ({"PK": {"S": "u1"}} if decoded else None)
 
 
 def test_data_that_is_not_base64_is_isolated(regions):

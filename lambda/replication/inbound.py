@@ -107,10 +107,16 @@ class Replicator(ReplicationFunction):
             return self._poison(batch, raw, "", f"undecodable change: {exc}")
         table = self.settings.table_map.get(change.table)
         if table is None:
-            return self._poison(batch, raw, "", f"no local table is mapped for {change.table!r}")
+            return self._poison(
+                batch, raw, "", f"no local table is mapped for {change.table!r}", change.keys
+            )
         if change.origin == self.settings.region:
             return self._poison(
-                batch, raw, table, f"change came from this region ({change.origin}): a loop"
+                batch,
+                raw,
+                table,
+                f"change came from this region ({change.origin}): a loop",
+                change.keys,
             )
         try:
             if change.op == wire.PUT:
@@ -120,7 +126,9 @@ class Replicator(ReplicationFunction):
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
             if code in PERMANENT_ERRORS:
-                return self._poison(batch, raw, table, f"{table} rejected the change: {exc}")
+                return self._poison(
+                    batch, raw, table, f"{table} rejected the change: {exc}", change.keys
+                )
             raise
         # A peer clock ahead of ours would make lag negative; it is at least zero.
         batch.settle(raw, table, outcome, max(0, self.clock() - change.stream_ts_ms))
@@ -168,9 +176,16 @@ class Replicator(ReplicationFunction):
         batch.written.pop(kid, None)  # nothing of the batch's puts is left to check
         return "replicated"
 
-    def _poison(self, batch: _Batch, raw: dict[str, Any], table: str, reason: str) -> str:
+    def _poison(
+        self,
+        batch: _Batch,
+        raw: dict[str, Any],
+        table: str,
+        reason: str,
+        keys: dict[str, Any] | None = None,  # the item's, when the change could be decoded
+    ) -> str:
         self.logger.error("isolating a change that cannot be applied", extra={"reason": reason})
-        self.failures.report(reason, raw)
+        self.failures.report(reason, raw, keys)
         batch.settle(raw, table, "poison")
         return "poison"
 

@@ -184,17 +184,10 @@ class Sender(ReplicationFunction):
 
     def _stamp(self, table, keys, image, fresh: Version) -> None:
         """Set the item's version to `fresh`, if it still carries the version `image` has."""
-        condition = versions.unchanged_condition(wire.item_to_client(image), next(iter(keys)))
-        condition["ExpressionAttributeValues"] = {
-            **condition.get("ExpressionAttributeValues", {}),
-            ":nts": {"N": str(fresh.timestamp)},
-            ":nreg": {"S": fresh.region},
-        }
         self.clients("dynamodb").update_item(
             TableName=table,
             Key=wire.item_to_client(keys),
-            UpdateExpression="SET #vts = :nts, #vreg = :nreg",
-            **condition,
+            **versions.restamp_update(wire.item_to_client(image), next(iter(keys)), fresh),
         )
 
     def _settle_above(self, batch, raw, table, keys, image, fresh: Version, attempts=3) -> str:

@@ -135,3 +135,16 @@ def unchanged_condition(image: dict[str, Any], key_attribute: str) -> dict[str, 
     if values:
         params["ExpressionAttributeValues"] = values
     return params
+
+
+def restamp_update(image: dict[str, Any], key_attribute: str, fresh: Version) -> dict[str, Any]:
+    """update_item parameters that set the item's version to `fresh`, provided it still exists
+    and carries the version attributes `image` has (see unchanged_condition)."""
+    params = unchanged_condition(image, key_attribute)
+    params["UpdateExpression"] = "SET #vts = :nts, #vreg = :nreg"
+    params["ExpressionAttributeValues"] = {
+        **params.get("ExpressionAttributeValues", {}),
+        ":nts": {"N": str(fresh.timestamp)},
+        ":nreg": {"S": fresh.region},
+    }
+    return params

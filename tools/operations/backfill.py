@@ -26,7 +26,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from replication import stamping, versions, wire
+from replication import versions, wire
 from replication.inbound import Replicator
 from tools import cli
 from tools.loader import RateLimiter, backoff_delay
@@ -324,23 +324,13 @@ class Backfill:
         for _ in range(STAMP_ATTEMPTS):
             # Conditioned on the version attributes being as read (absent or malformed), and
             # on the item existing: an update would otherwise re-create a deleted item.
-            condition = versions.unchanged_condition(item, self.keys[0])
-            update = stamping.stamped_update(self.source.region)
+            fresh = versions.Version(versions.now_ms(), self.source.region)
             try:
                 response = ddb.update_item(
                     TableName=self.table,
                     Key=key,
-                    UpdateExpression=update["UpdateExpression"],
-                    ConditionExpression=condition["ConditionExpression"],
-                    ExpressionAttributeNames={
-                        **condition["ExpressionAttributeNames"],
-                        **update["ExpressionAttributeNames"],
-                    },
-                    ExpressionAttributeValues={
-                        **condition.get("ExpressionAttributeValues", {}),
-                        **update["ExpressionAttributeValues"],
-                    },
                     ReturnValues="ALL_NEW",
+                    **versions.restamp_update(item, self.keys[0], fresh),
                 )
                 return "stamped", response["Attributes"], ""
             except ClientError as error:

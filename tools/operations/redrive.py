@@ -17,7 +17,6 @@ comparing the tables (ops.py verify --repair).
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import time
 from collections import Counter
@@ -27,7 +26,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from replication import wire
 from replication.failures import POISON_KIND
 from tools import cli
 from tools.operations.context import Context
@@ -103,15 +101,12 @@ def classify(body: str) -> FailedBatch | PoisonRecord | Unrecognised:
 
 
 def _poison_keys(message: dict[str, Any]) -> Any:
-    """The sender reports the item's keys; the replicator's record holds them in its data."""
+    """The item's keys as the function reported them; for a change too broken to decode,
+    its Kinesis partition key."""
     if message.get("keys"):
         return message["keys"]
     kinesis = (message.get("record") or {}).get("kinesis") or {}
-    try:
-        change = wire.decode(base64.b64decode(kinesis["data"]))
-    except (wire.MalformedChange, KeyError, TypeError, ValueError):
-        return {"partitionKey": kinesis.get("partitionKey")} if kinesis else None
-    return {"table": change.table, "keys": change.keys}
+    return {"partitionKey": kinesis["partitionKey"]} if "partitionKey" in kinesis else None
 
 
 # -- the queue -------------------------------------------------------------------------------
@@ -176,9 +171,6 @@ class Inbox:
                     for i, m in enumerate(held[start : start + 10])
                 ],
             )
-
-
-# -- reading a range back from its stream ------------------------------------------------------
 
 
 # -- the report ------------------------------------------------------------------------------
