@@ -31,18 +31,13 @@ import boto3
 
 from emulator import resources, topology
 from emulator.environment import use_local_aws
+from emulator.local import free_port
 from replication.versions import Version
 from tools.operations import verify
 from tools.operations.sides import open_side
 
 ROOT = Path(__file__).resolve().parent.parent
 PLANTED = 300  # differences planted: a third missing in each region, a third differing
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_moto() -> tuple[subprocess.Popen, str]:

@@ -22,6 +22,7 @@ import pytest
 
 from tools import build_lambdas
 from tools.build_lambdas import (
+    LOCAL_WHEELHOUSE,
     BuildError,
     Manifest,
     UsageError,
@@ -33,14 +34,17 @@ from tools.build_lambdas import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-WHEELHOUSE = ROOT / ".cache" / "lambda-wheels"
 EPOCH = (1980, 1, 1, 0, 0, 0)
 PIP_RECORDS = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
 
-needs_wheels = pytest.mark.skipif(
-    not any(WHEELHOUSE.glob("aws_lambda_powertools-*.whl")),
-    reason="needs the Lambda runtime wheels in .cache/lambda-wheels: run make lambda-wheels",
-)
+
+def require_wheels() -> None:
+    """Builds run offline from the wheels `make` downloads; without them, say so and fail
+    (a skip would let the packaging go untested)."""
+    if not any(LOCAL_WHEELHOUSE.glob("aws_lambda_powertools-*.whl")):
+        pytest.fail(
+            "needs the Lambda runtime wheels in .cache/lambda-wheels: run make lambda-wheels"
+        )
 
 
 def copy_sources(dest: Path) -> Path:
@@ -53,30 +57,24 @@ def copy_sources(dest: Path) -> Path:
 @pytest.fixture(scope="module")
 def first(tmp_path_factory) -> tuple[Path, Path, Manifest]:
     """One build: (sources, out, manifest)."""
-    if not any(WHEELHOUSE.glob("aws_lambda_powertools-*.whl")):
-        pytest.skip(
-            "needs the Lambda runtime wheels in .cache/lambda-wheels: run make lambda-wheels"
-        )
+    require_wheels()
     base = tmp_path_factory.mktemp("first")
     sources = copy_sources(base / "lambda")
-    manifest = build(base / "dist", wheelhouse=WHEELHOUSE, source_root=sources)
+    manifest = build(base / "dist", wheelhouse=LOCAL_WHEELHOUSE, source_root=sources)
     return sources, base / "dist", manifest
 
 
 @pytest.fixture(scope="module")
 def second(tmp_path_factory) -> tuple[Path, Path, Manifest]:
     """Another build of the same sources, elsewhere, with other file times and modes."""
-    if not any(WHEELHOUSE.glob("aws_lambda_powertools-*.whl")):
-        pytest.skip(
-            "needs the Lambda runtime wheels in .cache/lambda-wheels: run make lambda-wheels"
-        )
+    require_wheels()
     base = tmp_path_factory.mktemp("second") / "a" / "deeper" / "checkout"
     sources = copy_sources(base / "src")
     for path in sources.rglob("*"):
         if path.is_file():
             os.utime(path, (981_158_400, 981_158_400))  # 2001-02-03
             path.chmod(0o600)
-    manifest = build(base / "out", wheelhouse=WHEELHOUSE, source_root=sources)
+    manifest = build(base / "out", wheelhouse=LOCAL_WHEELHOUSE, source_root=sources)
     return sources, base / "out", manifest
 
 
@@ -95,7 +93,6 @@ def b64sha256(data: bytes) -> str:
 # -- reproducibility ------------------------------------------------------------------------
 
 
-@needs_wheels
 def test_two_builds_give_identical_bytes_and_hashes(first, second):
     _, out_a, manifest_a = first
     _, out_b, manifest_b = second
@@ -135,7 +132,6 @@ def test_write_zip_refuses_paths_outside_the_zip(tmp_path):
 # -- what the zips hold -----------------------------------------------------------------------
 
 
-@needs_wheels
 @pytest.mark.parametrize("name,other", [("sender", "replicator"), ("replicator", "sender")])
 def test_zip_contents(first, name, other):
     sources, out, _ = first
@@ -170,7 +166,6 @@ def test_zip_contents(first, name, other):
             assert info.compress_type == zipfile.ZIP_DEFLATED, info.filename
 
 
-@needs_wheels
 def test_manifest_records_each_zip(first):
     sources, out, manifest = first
     on_disk = json.loads((out / "manifest.json").read_text())
@@ -190,7 +185,6 @@ def test_manifest_records_each_zip(first):
         )
 
 
-@needs_wheels
 def test_the_handlers_import_from_their_zips_on_the_runtime_sdk_alone(first, tmp_path):
     """Each zip, extracted, imports with only what the Lambda runtime adds (boto3, botocore and
     their dependencies) after it on sys.path: the venv's own Powertools is out of reach."""
@@ -234,11 +228,10 @@ def test_the_handlers_import_from_their_zips_on_the_runtime_sdk_alone(first, tmp
 # -- the command line -------------------------------------------------------------------------
 
 
-@needs_wheels
 def test_cli_prints_each_zips_terraform_hash(first, tmp_path, capsys):
     sources, _, _ = first
     out = tmp_path / "dist"
-    args = ["--out", str(out), "--wheelhouse", str(WHEELHOUSE), "--source", str(sources)]
+    args = ["--out", str(out), "--wheelhouse", str(LOCAL_WHEELHOUSE), "--source", str(sources)]
     assert main([*args, "--quiet"]) == 0
     captured = capsys.readouterr()
     assert captured.err == ""
@@ -259,7 +252,6 @@ def test_cli_prints_each_zips_terraform_hash(first, tmp_path, capsys):
     assert "vendoring" in captured.err
 
 
-@needs_wheels
 def test_check_passes_right_after_a_build(first, capsys):
     sources, out, _ = first
     assert check(out, source_root=sources) == []
@@ -269,7 +261,6 @@ def test_check_passes_right_after_a_build(first, capsys):
     assert captured.err == ""
 
 
-@needs_wheels
 def test_check_names_the_changed_source(first, tmp_path, capsys):
     sources, out = copy_build(first, tmp_path)
     with open(sources / "replication" / "outbound.py", "a") as f:
@@ -283,7 +274,6 @@ def test_check_names_the_changed_source(first, tmp_path, capsys):
         assert "run python tools/build_lambdas.py" in line
 
 
-@needs_wheels
 def test_check_tells_which_zip_a_handler_change_makes_stale(first, tmp_path):
     sources, out = copy_build(first, tmp_path)
     with open(sources / "sender.py", "a") as f:
@@ -300,7 +290,6 @@ def test_check_tells_which_zip_a_handler_change_makes_stale(first, tmp_path):
     assert "replicator.zip is stale" in replicator and "sender.py" not in replicator
 
 
-@needs_wheels
 def test_check_notices_new_requirements_and_another_target(first, tmp_path):
     sources, out = copy_build(first, tmp_path)
     assert check(out, runtime="python3.13", source_root=sources)[0].endswith(
@@ -313,7 +302,6 @@ def test_check_notices_new_requirements_and_another_target(first, tmp_path):
     assert all("requirements.txt changed" in p for p in check(out, source_root=sources))
 
 
-@needs_wheels
 def test_check_reports_a_missing_zip_or_manifest(first, tmp_path, capsys):
     sources, out = copy_build(first, tmp_path)
     args = ["--check", "--out", str(out), "--source", str(sources)]
@@ -337,7 +325,6 @@ def test_check_reports_a_missing_zip_or_manifest(first, tmp_path, capsys):
     )
 
 
-@needs_wheels
 def test_check_reports_a_zip_that_does_not_match_the_manifest(first, tmp_path):
     sources, out = copy_build(first, tmp_path)
     with open(out / "replicator.zip", "ab") as f:

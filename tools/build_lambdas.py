@@ -49,6 +49,8 @@ except ImportError:  # run as a plain script, without the project installed
 PROG = "build_lambdas.py"
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_ROOT = ROOT / "lambda"
+# Where `make lambda-wheels` downloads the runtime's wheels, for offline builds (tests).
+LOCAL_WHEELHOUSE = ROOT / ".cache" / "lambda-wheels"
 DEFAULT_OUT = ROOT / "dist"
 DEFAULTS_FILE = topology.DEFAULTS_FILE
 

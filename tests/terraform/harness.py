@@ -146,7 +146,6 @@ def copy_configuration(source: Path, destination: Path) -> Path:
 
 # What a root configuration under envs/ reads from the repository around it.
 REPOSITORY_PARTS = ("modules", "envs", "lambda", "defaults.json")
-LAMBDA_WHEELS = REPO / ".cache" / "lambda-wheels"
 COPY_IGNORED = shutil.ignore_patterns(
     ".terraform", ".terraform.lock.hcl", "*.tfstate*", "__pycache__", "*.pyc"
 )
@@ -156,11 +155,11 @@ def repository_copy(destination: Path) -> Path:
     """The repository's Terraform with what it plans from: modules, envs, the Lambda sources,
     defaults.json, and dist/ freshly built from those sources (offline, from the wheels
     `make lambda-wheels` downloads), as a user has it after `python tools/build_lambdas.py`."""
-    from tools.build_lambdas import build
+    from tools.build_lambdas import LOCAL_WHEELHOUSE, build
 
-    if not LAMBDA_WHEELS.is_dir():
+    if not LOCAL_WHEELHOUSE.is_dir():
         raise RuntimeError(
-            f"{LAMBDA_WHEELS} is missing: run `make lambda-wheels` (make test does it first)"
+            f"{LOCAL_WHEELHOUSE} is missing: run `make lambda-wheels` (make test does it first)"
         )
     destination.mkdir(parents=True)
     for part in REPOSITORY_PARTS:
@@ -169,5 +168,5 @@ def repository_copy(destination: Path) -> Path:
             shutil.copytree(source, destination / part, ignore=COPY_IGNORED)
         else:
             shutil.copy(source, destination / part)
-    build(destination / "dist", wheelhouse=LAMBDA_WHEELS, source_root=destination / "lambda")
+    build(destination / "dist", wheelhouse=LOCAL_WHEELHOUSE, source_root=destination / "lambda")
     return destination

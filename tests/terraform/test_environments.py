@@ -23,6 +23,7 @@ import yaml
 
 from tests.terraform import inventory
 from tests.terraform.harness import HERE, REPO, Terraform, repository_copy
+from tools.build_lambdas import LOCAL_WHEELHOUSE
 
 ENVS = {"cn-north-1": "aws-cn", "ap-southeast-1": "aws"}
 SCENARIOS = ("defaults", "proxy-vpc", "two-tables")
@@ -345,7 +346,7 @@ def test_an_unchanged_build_plans_no_change(terraform, applied, name):
             "--source",
             str(repository / "lambda"),
             "--wheelhouse",
-            str(REPO / ".cache" / "lambda-wheels"),
+            str(LOCAL_WHEELHOUSE),
         ],
         check=True,
         capture_output=True,
