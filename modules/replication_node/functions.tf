@@ -7,7 +7,7 @@ locals {
         PEER_REGION             = var.peer_region
         PEER_STREAM_NAME        = var.peer_replication_stream
         PEER_CREDENTIALS_PREFIX = var.peer_credentials_prefix
-        TOMBSTONE_TABLE         = aws_dynamodb_table.tombstones.name
+        TOMBSTONE_TABLE         = aws_dynamodb_table.bookkeeping["tombstones"].name
         FAILURE_QUEUE_URL       = aws_sqs_queue.failures["sender"].url
         TTL_DELETES             = var.ttl_deletes
       },
@@ -16,8 +16,8 @@ locals {
     )
     replicator = {
       TABLE_MAP         = jsonencode(var.table_map)
-      STATS_TABLE       = aws_dynamodb_table.stats.name
-      TOMBSTONE_TABLE   = aws_dynamodb_table.tombstones.name
+      STATS_TABLE       = aws_dynamodb_table.bookkeeping["stats"].name
+      TOMBSTONE_TABLE   = aws_dynamodb_table.bookkeeping["tombstones"].name
       FAILURE_QUEUE_URL = aws_sqs_queue.failures["replicator"].url
     }
   }

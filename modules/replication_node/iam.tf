@@ -31,7 +31,7 @@ locals {
   # GenerateDataKey: the encrypted queue), write their logs.
   shared_statements = {
     for function in keys(local.functions) : function => [
-      { sid = "Tombstones", actions = ["dynamodb:BatchGetItem", "dynamodb:PutItem"], resources = [aws_dynamodb_table.tombstones.arn] },
+      { sid = "Tombstones", actions = ["dynamodb:BatchGetItem", "dynamodb:PutItem"], resources = [aws_dynamodb_table.bookkeeping["tombstones"].arn] },
       { sid = "ReportFailures", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.failures[function].arn] },
       { sid = "UseTheNodesKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [aws_kms_key.node.arn] },
       { sid = "WriteLogs", actions = ["logs:CreateLogStream", "logs:PutLogEvents"], resources = ["${aws_cloudwatch_log_group.function[function].arn}:*"] },
@@ -72,7 +72,7 @@ locals {
         resources = [aws_kinesis_stream.replication.arn]
       },
       { sid = "ApplyChanges", actions = ["dynamodb:PutItem", "dynamodb:DeleteItem"], resources = local.table_arns },
-      { sid = "CountProgress", actions = ["dynamodb:UpdateItem"], resources = [aws_dynamodb_table.stats.arn] },
+      { sid = "CountProgress", actions = ["dynamodb:UpdateItem"], resources = [aws_dynamodb_table.bookkeeping["stats"].arn] },
     ], local.shared_statements.replicator)
   }
 }

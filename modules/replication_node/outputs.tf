@@ -35,7 +35,7 @@ output "table_stream_arns" {
 
 output "stats_table_name" {
   description = "The replicator's counters table."
-  value       = aws_dynamodb_table.stats.name
+  value       = aws_dynamodb_table.bookkeeping["stats"].name
 }
 
 output "function_names" {

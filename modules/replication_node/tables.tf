@@ -43,44 +43,36 @@ resource "aws_dynamodb_table" "replicated" {
   }
 }
 
-# One item per replicated table (PK = table name), with counters the replicator adds to.
-resource "aws_dynamodb_table" "stats" {
-  name                        = var.stats_table_name
-  billing_mode                = "PAY_PER_REQUEST"
-  hash_key                    = "PK"
-  deletion_protection_enabled = var.deletion_protection
-
-  attribute {
-    name = "PK"
-    type = "S"
-  }
-
-  point_in_time_recovery {
-    enabled = true
-  }
-
-  server_side_encryption {
-    enabled     = true
-    kms_key_arn = aws_kms_key.node.arn
+# The replicator's own tables. stats: one item per replicated table (PK = its name), with
+# counters the replicator adds to. tombstones: recent deletes' versions, so that a put which
+# raced a delete can't resurrect the item; DynamoDB's TTL removes them (TOMBSTONE_TTL_SECONDS,
+# 14 days by default).
+locals {
+  bookkeeping = {
+    stats      = { name = var.stats_table_name, key = "PK", expiry = null }
+    tombstones = { name = var.tombstone_table_name, key = "pk", expiry = "expires_at" }
   }
 }
 
-# Recent deletes' versions, so a put that raced a delete can't resurrect the item. DynamoDB's
-# TTL removes them (TOMBSTONE_TTL_SECONDS, 14 days by default).
-resource "aws_dynamodb_table" "tombstones" {
-  name                        = var.tombstone_table_name
+resource "aws_dynamodb_table" "bookkeeping" {
+  for_each = local.bookkeeping
+
+  name                        = each.value.name
   billing_mode                = "PAY_PER_REQUEST"
-  hash_key                    = "pk"
+  hash_key                    = each.value.key
   deletion_protection_enabled = var.deletion_protection
 
   attribute {
-    name = "pk"
+    name = each.value.key
     type = "S"
   }
 
-  ttl {
-    enabled        = true
-    attribute_name = "expires_at"
+  dynamic "ttl" {
+    for_each = each.value.expiry == null ? [] : [each.value.expiry]
+    content {
+      enabled        = true
+      attribute_name = ttl.value
+    }
   }
 
   point_in_time_recovery {
