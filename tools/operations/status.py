@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from emulator.pipeline import scan_all
 from replication.stats import COUNTERS
 from tools.loader import STATS_KEY_PREFIX
 from tools.operations.context import Context
@@ -51,25 +52,19 @@ class RegionStatus:
 
 def read_counters(side: Side) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
     """The stats table's items: the replicator's per table, and the load generator's."""
-    ddb = side.client("dynamodb")
     counters: dict[str, dict[str, Any]] = {}
     loaded: dict[str, int] = {}
-    start: dict[str, Any] = {}
-    while True:
-        page = ddb.scan(TableName=side.names.stats_table, ConsistentRead=True, **start)
-        for item in page.get("Items", []):
-            key = item["PK"]["S"]
-            if key.startswith(STATS_KEY_PREFIX):
-                loaded[key[len(STATS_KEY_PREFIX) :]] = int(item.get("loaded", {}).get("N", 0))
-                continue
-            counters[key] = {
-                **{name: int(item.get(name, {}).get("N", 0)) for name in (*COUNTERS, "batches")},
-                "last_batch_at": _number(item.get("last_batch_at")),
-                "last_lag_ms": _number(item.get("last_lag_ms")),
-            }
-        if "LastEvaluatedKey" not in page:
-            return counters, loaded
-        start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+    for item in scan_all(side.client("dynamodb"), side.names.stats_table):
+        key = item["PK"]["S"]
+        if key.startswith(STATS_KEY_PREFIX):
+            loaded[key[len(STATS_KEY_PREFIX) :]] = int(item.get("loaded", {}).get("N", 0))
+            continue
+        counters[key] = {
+            **{name: int(item.get(name, {}).get("N", 0)) for name in (*COUNTERS, "batches")},
+            "last_batch_at": _number(item.get("last_batch_at")),
+            "last_lag_ms": _number(item.get("last_lag_ms")),
+        }
+    return counters, loaded
 
 
 def _number(value: dict[str, str] | None) -> int | None:
