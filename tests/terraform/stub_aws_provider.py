@@ -15,7 +15,16 @@ the schema this serves; the stand-in adds what a provider must do for `validate`
   as the provider renders it), aws_ssm_parameter, aws_availability_zones, aws_vpc, aws_subnets,
   aws_service_principal (the provider's aws-cn rule: only a few services end in .com.cn);
   any other data source gets placeholder values (Terraform wants data sources wholly known);
-- fakes apply with placeholders, so `apply` and `destroy` against local state also run.
+- fakes apply with placeholders, so `apply` and `destroy` against local state also run;
+- serves write-only attributes (`value_wo`) as write-only, and keeps them null in every planned
+  and new state, as Terraform (1.11+) requires of a provider;
+- models what aws_ssm_parameter does to state, when STUB_AWS_ACCOUNT_STATE names a JSON file (the
+  simulated account): create and update write the value given (value, insecure_value or value_wo)
+  there, a refresh reads it back into `value` unless the parameter was written write-only
+  (has_value_wo: value stays null), a parameter gone from the account leaves the state, and
+  destroy deletes it. So a test can store a secret out of band, as tools/peer_keys.py does, and
+  see whether a refresh carries it into the state. Without the variable there is no account:
+  apply records what it wrote and a refresh changes nothing.
 
 Terraform starts it, through a wrapper script the harness writes, as
 
@@ -29,7 +38,9 @@ stderr, which Terraform copies into its own log.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
+import fcntl
 import json
 import logging
 import os
@@ -39,9 +50,10 @@ import sys
 import tempfile
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -59,6 +71,8 @@ MAGIC_COOKIE_VALUE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca
 ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
 AMI_ID = "ami-0123456789abcdef0"
+# Names a JSON file holding the simulated account's Parameter Store (see AccountStore).
+ACCOUNT_STATE_ENV = "STUB_AWS_ACCOUNT_STATE"
 
 log = logging.getLogger("stub_aws_provider")
 
@@ -203,6 +217,119 @@ def configured_account(config: Json | None) -> Account:
     elif default_tags:
         tags = default_tags[0].get("tags") or {}
     return Account(region or DEFAULT_REGION, tags)
+
+
+# --------------------------------------------------------------------------- the account's store
+
+
+class AccountStore:
+    """The simulated account's Parameter Store: a JSON file shared by every provider process
+    Terraform starts and by the tests, which write into it out of band as tools/peer_keys.py
+    writes into a real account. Each change holds an exclusive lock on a file beside it.
+
+        {"ssm_parameters": {"<region>": {"<name>": {"value", "type", "key_id", "version"}}}}
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def from_environment(cls) -> AccountStore | None:
+        path = os.environ.get(ACCOUNT_STATE_ENV)
+        return cls(path) if path else None
+
+    @contextlib.contextmanager
+    def _document(self, write: bool) -> Iterator[Json]:
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        with open(lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
+            document = json.loads(self.path.read_text()) if self.path.exists() else {}
+            yield document
+            if write:
+                scratch = self.path.with_name(self.path.name + ".tmp")
+                scratch.write_text(json.dumps(document, indent=2, sort_keys=True))
+                scratch.replace(self.path)
+
+    def parameter(self, region: str, name: str) -> Json | None:
+        with self._document(write=False) as document:
+            return document.get("ssm_parameters", {}).get(region, {}).get(name)
+
+    def put_parameter(
+        self, region: str, name: str, value: str, kind: str = "SecureString", key_id: Any = None
+    ) -> int:
+        """PutParameter with Overwrite: the parameter's new version."""
+        with self._document(write=True) as document:
+            parameters = document.setdefault("ssm_parameters", {}).setdefault(region, {})
+            previous = parameters.get(name) or {}
+            version = int(previous.get("version", 0)) + 1
+            if kind == "SecureString" and key_id is None:
+                key_id = previous.get("key_id") or "alias/aws/ssm"
+            parameters[name] = {
+                "value": value,
+                "type": kind,
+                "key_id": key_id if kind == "SecureString" else None,
+                "version": version,
+            }
+            return version
+
+    def delete_parameter(self, region: str, name: str) -> None:
+        with self._document(write=True) as document:
+            document.get("ssm_parameters", {}).get(region, {}).pop(name, None)
+
+
+# What aws_ssm_parameter does to its state (the provider's resourceParameterCreate, Update and
+# Read in internal/service/ssm/parameter.go).
+SSM_PARAMETER = "aws_ssm_parameter"
+
+
+def ssm_parameter_errors(config: Any) -> list[pb.Diagnostic]:
+    """ExactlyOneOf value, insecure_value, value_wo; value_wo and value_wo_version together."""
+    if not isinstance(config, dict) or contains_unknown(config):
+        return []
+    exclusive = ("value", "insecure_value", "value_wo")
+    given = [name for name in exclusive if config.get(name) is not None]
+    errors = []
+    if len(given) != 1:
+        first = given[0] if given else "value"
+        detail = f'"{first}": one of `insecure_value,value,value_wo` must be specified'
+        errors.append(error("Invalid combination of arguments", detail))
+    for name, other in (("value_wo", "value_wo_version"), ("value_wo_version", "value_wo")):
+        if config.get(name) is not None and config.get(other) is None:
+            detail = f'"{name}": all of `value_wo,value_wo_version` must be specified'
+            errors.append(error("Missing required argument", detail, [name]))
+    return errors
+
+
+def ssm_parameter_written_value(prior: Json | None, planned: Json, config: Json) -> str | None:
+    """The Value a create or update gives PutParameter; None when an update doesn't put one."""
+    write_only = config.get("value_wo")
+    if write_only is not None and (
+        prior is None or prior.get("value_wo_version") != planned.get("value_wo_version")
+    ):
+        return write_only
+    insecure = planned.get("insecure_value")
+    if isinstance(insecure, str) and insecure:
+        return insecure
+    value = planned.get("value")
+    if isinstance(value, str) and (prior is None or value != prior.get("value")):
+        return value
+    return None if prior is not None else ""
+
+
+def ssm_parameter_read(state: Json, stored: Json, write_only: bool) -> Json:
+    """The state after a read: the stored value goes into `value` (or `insecure_value` for a
+    String given that way), unless the parameter was written write-only."""
+    state = {**state, "version": stored["version"], "type": stored["type"]}
+    if stored.get("key_id"):
+        state["key_id"] = stored["key_id"]
+    if state.get("insecure_value") and stored["type"] != "SecureString":
+        state["insecure_value"] = stored["value"]
+    else:
+        state["value"] = stored["value"]
+    state["has_value_wo"] = write_only
+    if write_only:
+        state["value"] = None
+    return state
 
 
 # --------------------------------------------------------------------------- data sources
@@ -560,6 +687,21 @@ def placeholder(ty: Any, name: str, account: Account) -> Any:
 # --------------------------------------------------------------------------- schema -> protobuf
 
 NESTING = {"single": "SINGLE", "list": "LIST", "set": "SET", "map": "MAP", "group": "GROUP"}
+# Schema.Attribute's `bool write_only = 11` (tfplugin6.7+), which the `tf` package's generated
+# module predates. protobuf keeps fields it doesn't know and serializes them, so the flag goes in
+# as its wire bytes: tag (11 << 3 | varint) = 0x58, then 1.
+WRITE_ONLY_FIELD = b"\x58\x01"
+
+
+def is_write_only(name: str, attribute: Json) -> bool:
+    """Write-only as the schema says, or by the provider's convention: its write-only arguments
+    are the `*_wo` ones (each beside a `*_wo_version`), never computed. The schema file's
+    generator reads cdktf bindings, which can't express write-only (tools/aws_provider_schema.py
+    says so), so the flag was added to aws_provider_schema.json by hand for value_wo; the
+    convention keeps it through a regeneration."""
+    if "write_only" in attribute:
+        return bool(attribute["write_only"])
+    return name.endswith("_wo") and not attribute.get("computed")
 
 
 def attribute_proto(name: str, attribute: Json) -> pb.Schema.Attribute:
@@ -572,6 +714,8 @@ def attribute_proto(name: str, attribute: Json) -> pb.Schema.Attribute:
         deprecated=bool(attribute.get("deprecated")),
         description=attribute.get("description", ""),
     )
+    if is_write_only(name, attribute):
+        proto.MergeFromString(WRITE_ONLY_FIELD)
     nested = attribute.get("nested_type")
     if nested is None:
         proto.type = json.dumps(attribute["type"]).encode()
@@ -643,11 +787,17 @@ def unknown_if_unset(attribute: Json, name: str, value: Any, path: Steps) -> Any
     return UNKNOWN if value is None and attribute.get("computed") else value
 
 
+def null_if_write_only(attribute: Json, name: str, value: Any, path: Steps) -> Any:
+    """Terraform refuses a planned or new state holding a write-only attribute's value."""
+    return None if is_write_only(name, attribute) else value
+
+
 class StubAwsProvider(pb_grpc.ProviderServicer):
     def __init__(self, provider_schema: Json) -> None:
         self.resources: Json = provider_schema.get("resource_schemas", {})
         self.data_sources: Json = provider_schema.get("data_source_schemas", {})
         self.account = configured_account(None)
+        self.store = AccountStore.from_environment()
         self.schema_response = pb.GetProviderSchema.Response(
             provider=schema_proto(provider_schema["provider"]),
             provider_meta=pb.Schema(block=pb.Schema.Block()),
@@ -681,7 +831,10 @@ class StubAwsProvider(pb_grpc.ProviderServicer):
 
     def ValidateResourceConfig(self, request, context):
         block = self.resources[request.type_name]["block"]
-        errors = computed_only_errors(block, decode(request.config))
+        config = decode(request.config)
+        errors = computed_only_errors(block, config)
+        if request.type_name == SSM_PARAMETER:
+            errors += ssm_parameter_errors(config)
         return pb.ValidateResourceConfig.Response(diagnostics=errors)
 
     def ValidateDataResourceConfig(self, request, context):
@@ -692,12 +845,22 @@ class StubAwsProvider(pb_grpc.ProviderServicer):
     def PlanResourceChange(self, request, context):
         prior, proposed = decode(request.prior_state), decode(request.proposed_new_state)
         log.debug("PlanResourceChange %s", request.type_name)
-        if proposed is None or prior is not None:
-            # Destroy, or update: Terraform's proposed state already keeps the prior values
-            # of computed attributes the configuration leaves unset.
+        if proposed is None:  # destroy
             return pb.PlanResourceChange.Response(planned_state=request.proposed_new_state)
         block = self.resources[request.type_name]["block"]
-        planned = transform(block, proposed, unknown_if_unset)
+        if prior is not None:
+            # Update: Terraform's proposed state already keeps the prior values of computed
+            # attributes the configuration leaves unset.
+            planned = transform(block, proposed, null_if_write_only)
+            if request.type_name == SSM_PARAMETER:
+                # The provider's CustomizeDiff: a new value makes a new version, and a new
+                # value_wo_version re-decides has_value_wo.
+                if planned.get("value_wo_version") != prior.get("value_wo_version"):
+                    planned.update(has_value_wo=UNKNOWN, version=UNKNOWN)
+                if planned.get("value") != prior.get("value"):
+                    planned["version"] = UNKNOWN
+            return pb.PlanResourceChange.Response(planned_state=encode(planned))
+        planned = transform(block, transform(block, proposed, null_if_write_only), unknown_if_unset)
         attributes = block.get("attributes", {})
         if "region" in attributes and proposed.get("region") is None:
             planned["region"] = self.account.region
@@ -714,8 +877,10 @@ class StubAwsProvider(pb_grpc.ProviderServicer):
         return merged or UNKNOWN
 
     def ApplyResourceChange(self, request, context):
-        planned = decode(request.planned_state)
+        prior, planned = decode(request.prior_state), decode(request.planned_state)
         if planned is None:  # destroy
+            if request.type_name == SSM_PARAMETER and self.store is not None:
+                self.store.delete_parameter(self.region_of(prior), prior["name"])
             return pb.ApplyResourceChange.Response(new_state=request.planned_state)
         block = self.resources[request.type_name]["block"]
 
@@ -727,10 +892,48 @@ class StubAwsProvider(pb_grpc.ProviderServicer):
         state = transform(block, planned, known)
         if state.get("id") in (None, "stub-id"):
             state["id"] = state.get("name") or f"stub-{request.type_name}"
+        if request.type_name == SSM_PARAMETER:
+            state = self.ssm_parameter_applied(prior, planned, decode(request.config), state)
+        state = transform(block, state, null_if_write_only)
         return pb.ApplyResourceChange.Response(new_state=encode(state))
 
+    def region_of(self, state: Json) -> str:
+        region = state.get("region")
+        return region if isinstance(region, str) and region else self.account.region
+
+    def ssm_parameter_applied(
+        self, prior: Json | None, planned: Json, config: Json, state: Json
+    ) -> Json:
+        """PutParameter, then the provider's read of what it wrote."""
+        value = ssm_parameter_written_value(prior, planned, config)
+        kind = state["type"]
+        key_id = state.get("key_id") if kind == "SecureString" else None
+        key_id = None if key_id == "stub-key_id" else key_id
+        if self.store is None:
+            # No account: the parameter holds what this apply wrote (or what it held).
+            version = int((prior or {}).get("version") or 0) + (value is not None)
+            if value is None:
+                value = (prior or {}).get("value") or (prior or {}).get("insecure_value") or ""
+            stored = {"value": value, "type": kind, "key_id": key_id, "version": version}
+        else:
+            region = self.region_of(state)
+            if value is not None:
+                self.store.put_parameter(region, state["name"], value, kind, key_id)
+            stored = self.store.parameter(region, state["name"])
+        return ssm_parameter_read(state, stored, write_only=config.get("value_wo") is not None)
+
     def ReadResource(self, request, context):
-        return pb.ReadResource.Response(new_state=request.current_state, private=request.private)
+        state = decode(request.current_state)
+        if request.type_name != SSM_PARAMETER or self.store is None or state is None:
+            return pb.ReadResource.Response(
+                new_state=request.current_state, private=request.private
+            )
+        stored = self.store.parameter(self.region_of(state), state["name"])
+        if stored is None:
+            # "SSM Parameter ... not found, removing from state"
+            return pb.ReadResource.Response(new_state=encode(None), private=request.private)
+        state = ssm_parameter_read(state, stored, write_only=bool(state.get("has_value_wo")))
+        return pb.ReadResource.Response(new_state=encode(state), private=request.private)
 
     def UpgradeResourceState(self, request, context):
         return pb.UpgradeResourceState.Response(
