@@ -1,19 +1,25 @@
-"""tools/peer_keys.py against moto: Terraform's placeholder in, the peer's keys stored where the
-sender reads them, nothing secret printed."""
+"""tools/peer_keys.py against moto: the peer's keys stored where the sender reads them (the
+parameters created by the tool, or over an old deployment's placeholder), rotated in one
+command, and nothing secret printed."""
 
 from __future__ import annotations
 
 import io
 import json
+import shlex
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
-from replication.peer import PeerCredentials
+from replication.peer import PeerCredentials, PeerStream
+from replication.settings import SenderSettings
 from tools import peer_keys
 
-REGION = "cn-north-1"
+REGION, PEER = "cn-north-1", "ap-southeast-1"
 PREFIX = "/DDBReplication/TableSG/"  # defaults.json's peer_credentials_prefix for cn-north-1
+PEER_STREAM = "ddb_replication_stream_sg"
+USER = "ddb-replication-peer-writer"
 KEYS = {"AccessKey": {"AccessKeyId": "AKIAPEERWRITER000001", "SecretAccessKey": "s3cr3t/" * 6}}
 
 
@@ -24,19 +30,24 @@ class Stdin(io.StringIO):
 
 @pytest.fixture
 def ssm(aws):
-    """Cn-north-1 as `terraform apply` leaves it: the node's key and the placeholders."""
+    """Cn-north-1 as `terraform apply` leaves it: the node's key, and no parameters."""
     kms = boto3.client("kms", region_name=REGION)
     key = kms.create_key()["KeyMetadata"]["KeyId"]
     kms.create_alias(AliasName="alias/ddb-replication", TargetKeyId=key)
-    client = boto3.client("ssm", region_name=REGION)
+    return boto3.client("ssm", region_name=REGION)
+
+
+@pytest.fixture
+def placeholders(ssm):
+    """What an older release's Terraform left: placeholders the tool overwrites."""
     for part in ("AccessKey", "SecretKey"):
-        client.put_parameter(
+        ssm.put_parameter(
             Name=f"{PREFIX}{part}",
             Value="unset: run tools/peer_keys.py",
             Type="SecureString",
             KeyId="alias/ddb-replication",
         )
-    return client
+    return ssm
 
 
 def run(capsys, *args: str, stdin: str = "") -> tuple[int, str, str]:
@@ -45,7 +56,7 @@ def run(capsys, *args: str, stdin: str = "") -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_check_reports_terraforms_placeholder_until_keys_are_stored(ssm, capsys):
+def test_check_reports_an_old_deployments_placeholder_until_keys_are_stored(placeholders, capsys):
     code, out, _ = run(capsys, "--check")
     assert code == 1
     assert out.splitlines() == [
@@ -54,7 +65,8 @@ def test_check_reports_terraforms_placeholder_until_keys_are_stored(ssm, capsys)
     ]
 
 
-def test_the_create_access_key_json_is_stored_where_the_sender_reads_it(ssm, capsys):
+def test_the_create_access_key_json_is_stored_where_the_sender_reads_it(placeholders, capsys):
+    ssm = placeholders
     code, out, _ = run(capsys, stdin=json.dumps(KEYS))
     assert code == 0
     assert "AKIA…0001" in out and "version 2" in out
@@ -70,10 +82,18 @@ def test_the_create_access_key_json_is_stored_where_the_sender_reads_it(ssm, cap
     assert out.splitlines() == [f"{PREFIX}AccessKey: AKIA…0001", f"{PREFIX}SecretKey: set"]
 
 
-def test_dry_run_validates_and_stores_nothing(ssm, capsys):
+def test_the_tool_creates_the_parameters_terraform_no_longer_does(ssm, capsys):
+    code, out, _ = run(capsys, stdin=json.dumps(KEYS))
+    assert code == 0 and "version 1" in out
+    for part in ("AccessKey", "SecretKey"):
+        assert ssm.get_parameter(Name=f"{PREFIX}{part}")["Parameter"]["Type"] == "SecureString"
+    assert PeerCredentials(ssm, PREFIX, ttl_seconds=300).get()[0] == "AKIAPEERWRITER000001"
+
+
+def test_dry_run_validates_and_stores_nothing(placeholders, capsys):
     code, out, _ = run(capsys, "--dry-run", stdin=json.dumps(KEYS))
     assert (code, out.strip()) == (0, f"would store AKIA…0001 under {PREFIX} in {REGION}")
-    assert ssm.get_parameter(Name=f"{PREFIX}AccessKey")["Parameter"]["Version"] == 1
+    assert placeholders.get_parameter(Name=f"{PREFIX}AccessKey")["Parameter"]["Version"] == 1
 
 
 @pytest.mark.parametrize(
@@ -88,12 +108,12 @@ def test_dry_run_validates_and_stores_nothing(ssm, capsys):
         ('{"AccessKeyId": "AKIAPEERWRITER000001", "SecretAccessKey": "short"}', "too short"),
     ],
 )
-def test_bad_input_is_one_clear_line_and_stores_nothing(ssm, capsys, stdin, message):
+def test_bad_input_is_one_clear_line_and_stores_nothing(placeholders, capsys, stdin, message):
     code, out, err = run(capsys, stdin=stdin)
     assert code == 1
     assert err.startswith("peer_keys.py: error: ") and message in err
     assert len(err.strip().splitlines()) == 1
-    assert ssm.get_parameter(Name=f"{PREFIX}AccessKey")["Parameter"]["Version"] == 1
+    assert placeholders.get_parameter(Name=f"{PREFIX}AccessKey")["Parameter"]["Version"] == 1
 
 
 def test_a_region_defaults_json_does_not_know_needs_a_prefix(aws, capsys):
@@ -106,3 +126,235 @@ def test_a_missing_parameter_is_reported(aws, capsys):
     code, out, _ = run(capsys, "--check")
     assert code == 1
     assert f"{PREFIX}AccessKey: missing" in out
+
+
+# -- rotate ---------------------------------------------------------------------------------------
+#
+# IAM's record of a key's last use is what proves the sender has moved to the new key. moto keeps
+# that record itself: every request it serves marks the signing key as used (its
+# mark_account_as_visited), as IAM does. So the sender below is the real sender's code for
+# reaching the peer (PeerCredentials re-reading the parameters when their TTL runs out,
+# PeerStream signing PutRecords with whatever they hold), against a Kinesis stream in moto;
+# nothing writes LastUsedDate by hand. Time is simulated: the rotation's waits advance a clock
+# that both the sender's key cache and its minutely heartbeat follow.
+
+
+class SimulatedTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.ticks: list = []  # called with the time after each advance
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        end = self.now + seconds
+        while self.now < end:  # in steps of at most a minute, so the sender ships each one
+            self.now = min(end, self.now + 60)
+            for tick in self.ticks:
+                tick(self.now)
+
+
+class Sender:
+    """Cn-north-1's sender as far as the peer's keys go: it ships a heartbeat every minute with
+    the keys it has cached (re-read every 300 s), as the deployed function does."""
+
+    def __init__(self, ssm, time: SimulatedTime):
+        settings = SenderSettings(
+            region=REGION,
+            peer_region=PEER,
+            peer_stream=PEER_STREAM,
+            peer_credentials_prefix=PREFIX,
+            tombstone_table="replication_tombstones",
+            failure_queue_url="unused",
+        )
+        self.credentials = PeerCredentials(ssm, PREFIX, ttl_seconds=300, clock=time.clock)
+        self.stream = PeerStream(settings, self.credentials)
+        self.running = True
+        self.shipped_with: list[str] = []
+        self.ship()
+
+    def ship(self, now: float = 0.0) -> None:
+        if self.running:
+            self.stream.put_records([{"Data": b"heartbeat", "PartitionKey": "heartbeat"}])
+            self.shipped_with.append(self.credentials.get()[0])
+
+
+@pytest.fixture
+def accounts(ssm):
+    """Both accounts after the first key exchange: the writer user in ap-southeast-1's account
+    with one key, stored in cn-north-1, and cn-north-1's sender using it."""
+    iam = boto3.client("iam", region_name=PEER)
+    iam.create_user(UserName=USER)
+    boto3.client("kinesis", region_name=PEER).create_stream(StreamName=PEER_STREAM, ShardCount=1)
+    first = iam.create_access_key(UserName=USER)
+    stdin = Stdin(json.dumps(first, default=str))  # as `aws iam create-access-key` prints it
+    assert peer_keys.main(["--region", REGION, "--quiet"], stdin=stdin) == 0
+    return iam, first["AccessKey"]["AccessKeyId"]
+
+
+@pytest.fixture
+def time_(accounts, ssm):
+    simulated = SimulatedTime()
+    simulated.sender = Sender(ssm, simulated)
+    simulated.ticks.append(simulated.sender.ship)
+    return simulated
+
+
+def user_keys(iam) -> set[str]:
+    return {k["AccessKeyId"] for k in iam.list_access_keys(UserName=USER)["AccessKeyMetadata"]}
+
+
+def stored_key(ssm) -> str:
+    return PeerCredentials(ssm, PREFIX, ttl_seconds=0).get()[0]
+
+
+def rotate(capsys, time_, *args: str) -> tuple[int, str, str]:
+    code = peer_keys.main(
+        ["rotate", "--region", REGION, *args],
+        clock=time_.clock,
+        sleep=time_.sleep,
+    )
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_rotate_stores_a_new_key_waits_until_the_sender_uses_it_then_deletes_the_old_one(
+    accounts, ssm, time_, capsys
+):
+    iam, old = accounts
+    seen_before_use = []
+    time_.ticks.append(lambda now: seen_before_use.append((now, user_keys(iam))))
+
+    code, out, err = rotate(capsys, time_)
+
+    assert code == 0, err
+    (new,) = user_keys(iam)
+    assert new != old and stored_key(ssm) == new
+    assert ssm.get_parameter(Name=f"{PREFIX}AccessKey")["Parameter"]["Type"] == "SecureString"
+    # The sender kept its cached old key until it re-read the parameters, 300 s on; the old key
+    # was deleted only after that, once IAM had seen the new one used.
+    assert time_.sender.shipped_with[0] == old and time_.sender.shipped_with[-1] == new
+    assert time_.now >= 300
+    assert all(old in keys for now, keys in seen_before_use if now < 300)
+    lines = out.splitlines()
+    assert lines[0] == f"created {peer_keys.masked(new)} for {USER}"
+    assert "reads its keys again every 5 minutes" in out
+    assert lines[-1] == f"deleted {peer_keys.masked(old)}; {USER} has {peer_keys.masked(new)}"
+    assert new not in out + err and old not in out + err  # masked, always
+
+
+def test_rotate_refuses_when_the_user_has_two_keys_and_names_the_one_to_delete(
+    accounts, ssm, time_, capsys
+):
+    iam, stored = accounts
+    spare = iam.create_access_key(UserName=USER)["AccessKey"]["AccessKeyId"]
+    version = ssm.get_parameter(Name=f"{PREFIX}AccessKey")["Parameter"]["Version"]
+
+    code, out, err = rotate(capsys, time_)
+
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert f"delete {peer_keys.masked(spare)}, the one {REGION} does not store" in err
+    assert f"retire --region {REGION} --old-key-id {peer_keys.masked(spare)}" in err
+    assert user_keys(iam) == {stored, spare}
+    assert ssm.get_parameter(Name=f"{PREFIX}AccessKey")["Parameter"]["Version"] == version
+
+
+def test_a_failed_store_deletes_the_new_key_and_puts_the_old_one_back(
+    accounts, ssm, time_, capsys, monkeypatch
+):
+    iam, old = accounts
+    old_secret = PeerCredentials(ssm, PREFIX, ttl_seconds=0).get()[1]
+    real_client = peer_keys.ssm_client
+
+    def failing_ssm(*args, **kwargs):
+        """Parameter Store that takes the access key ID, then refuses the secret."""
+        client = real_client(*args, **kwargs)
+
+        def refuse(params, **_):
+            if params["Name"].endswith("SecretKey") and params.get("Value") != old_secret:
+                raise ClientError({"Error": {"Code": "AccessDeniedException"}}, "PutParameter")
+
+        client.meta.events.register("provide-client-params.ssm.PutParameter", refuse)
+        return client
+
+    monkeypatch.setattr(peer_keys, "ssm_client", failing_ssm)
+
+    code, out, err = rotate(capsys, time_)
+
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1
+    assert "could not store" in err and "deleted it again" in err
+    assert user_keys(iam) == {old}
+    assert PeerCredentials(ssm, PREFIX, ttl_seconds=0).get() == (old, old_secret)
+    assert old_secret not in out + err
+
+
+def test_when_the_wait_runs_out_both_keys_stay_and_the_printed_command_finishes_later(
+    accounts, ssm, time_, capsys
+):
+    iam, old = accounts
+    time_.sender.running = False  # the sender isn't shipping (say, the link is down)
+
+    code, out, err = rotate(capsys, time_, "--wait", "120")
+
+    assert code == 1
+    (message,) = err.strip().splitlines()
+    assert "has not used" in message and "within 120 s" in message
+    new = stored_key(ssm)
+    assert user_keys(iam) == {old, new}
+    command = shlex.split(message.split("finish with: ")[1])
+    assert command[:3] == ["python", "tools/peer_keys.py", "retire"]
+    assert command[-2:] == ["--old-key-id", peer_keys.masked(old)]
+
+    # Run too early, it still keeps the old key.
+    code = peer_keys.main(command[2:], clock=time_.clock, sleep=time_.sleep)
+    assert code == 1 and "has not used" in capsys.readouterr().err
+    assert user_keys(iam) == {old, new}
+
+    time_.sender.running = True
+    time_.sleep(300)  # the sender re-reads its keys and ships with the new one
+    code = peer_keys.main(command[2:], clock=time_.clock, sleep=time_.sleep)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert user_keys(iam) == {new}
+    assert f"deleted {peer_keys.masked(old)}" in out
+
+
+def test_retire_never_deletes_the_stored_key(accounts, ssm, time_, capsys):
+    iam, stored = accounts
+    iam.create_access_key(UserName=USER)
+    code = peer_keys.main(["retire", "--region", REGION, "--old-key-id", stored])
+    assert code == 1
+    assert "is the key cn-north-1's sender uses" in capsys.readouterr().err
+    assert stored in user_keys(iam) and len(user_keys(iam)) == 2
+
+
+def test_rotate_dry_run_changes_nothing(accounts, ssm, time_, capsys):
+    iam, old = accounts
+    version = ssm.get_parameter(Name=f"{PREFIX}AccessKey")["Parameter"]["Version"]
+
+    code, out, _ = rotate(capsys, time_, "--dry-run")
+
+    assert code == 0
+    assert out.strip() == (
+        f"would create a key for {USER}, store it under {PREFIX} in {REGION}, wait for "
+        f"{REGION}'s sender to use it, then delete {peer_keys.masked(old)}"
+    )
+    assert user_keys(iam) == {old}
+    assert ssm.get_parameter(Name=f"{PREFIX}AccessKey")["Parameter"]["Version"] == version
+    assert time_.now == 0
+
+
+def test_rotate_with_nothing_stored_yet_is_the_first_key_exchange(ssm, capsys):
+    iam = boto3.client("iam", region_name=PEER)
+    iam.create_user(UserName=USER)
+
+    code = peer_keys.main(["rotate", "--region", REGION], sleep=pytest.fail)
+    out, err = capsys.readouterr()
+
+    assert code == 0, err
+    (key,) = user_keys(iam)
+    assert stored_key(ssm) == key
+    assert out.splitlines()[-1] == f"{REGION} stored no key of {USER} before: nothing to delete"
