@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from replication import wire
+from replication.signing import SigningKeys
 from replication.wire import item_from_client
 
 
@@ -57,13 +58,18 @@ def kinesis_record(
 
 
 def kinesis_batch(
-    payloads: list[bytes | wire.Change], stream_arn: str, region: str, first_sequence: int = 1000
+    payloads: list[bytes | wire.Change],
+    stream_arn: str,
+    region: str,
+    first_sequence: int = 1000,
+    keys: SigningKeys | None = None,
 ) -> dict[str, Any]:
-    """A replicator event carrying wire documents (or raw bytes, for malformed ones), in order."""
+    """A replicator event carrying changes, signed with `keys` as a sender would (unsigned
+    without), or raw bytes (for malformed ones), in order."""
     records = []
     for offset, payload in enumerate(payloads):
         change = payload if isinstance(payload, wire.Change) else None
-        data = wire.encode(change) if change else payload
+        data = wire.pack(change, keys) if change else payload
         sequence = str(first_sequence + offset)
         raw = {
             "PartitionKey": wire.partition_key(change) if change else f"raw-{sequence}",

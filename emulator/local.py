@@ -1,5 +1,6 @@
 """The whole system on this machine: both regions on one moto server, the real functions
-in their own processes, mappings with Lambda's semantics, a faulty link between them.
+in their own processes, mappings with Lambda's semantics, a faulty link between them, and
+each sender's heartbeat schedule.
 
     with LocalDeployment(workdir) as deployment:
         ... write to deployment.regions["cn-north-1"] ...
@@ -15,6 +16,8 @@ import socket
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,7 @@ from moto.server import ThreadedMotoServer
 from emulator import resources, topology
 from emulator.esm import EventSourceMapping, MappingConfig
 from emulator.faults import FaultProxy
-from emulator.functions import Function
+from emulator.functions import Function, FunctionError
 from emulator.mapping import DynamoDBStreamSource, KinesisSource, sqs_destination
 from emulator.pipeline import scan_all
 from replication import wire
@@ -48,6 +51,9 @@ REPLICATOR_MAPPING = MappingConfig(
 )
 # Each region's functions use credentials of their own "account", as in two real accounts.
 ACCOUNT_KEYS = {topology.CHINA: "AKIACHINAEMULATED000", topology.GLOBAL: "AKIAGLOBALEMULATED00"}
+# What each region's EventBridge rule sends its sender, every minute on AWS.
+HEARTBEAT_EVENT = {"replication": "heartbeat"}
+HEARTBEAT_INTERVAL_S = 60.0
 
 
 def free_port() -> int:
@@ -69,8 +75,8 @@ class LagRecorder:
         lags = []
         for record in records:
             try:
-                change = wire.decode(base64.b64decode(record["kinesis"]["data"]))
-            except (wire.MalformedChange, ValueError):
+                change = wire.unpack(base64.b64decode(record["kinesis"]["data"])).change
+            except ValueError:  # MalformedChange, BadSignature, bad base64
                 continue
             if change.op == wire.PUT:
                 lags.append(done - change.version.timestamp)
@@ -84,6 +90,88 @@ class LagRecorder:
     def count(self, region: str) -> int:
         with self.lock:
             return len(self.samples.get(region, []))
+
+
+class HeartbeatSchedule:
+    """What each region's EventBridge rule does: invoke its sender with the heartbeat event
+    every interval, without waiting for the answer (an asynchronous invocation), through the
+    same execution environments the stream's batches use.
+
+    The first heartbeats go out at once, so a new deployment is heard from early. At most one
+    per sender is under way: while one outlasts the interval (the link is down and the sender
+    retries), the next is skipped, where Lambda would run it in another environment. So
+    heartbeats never hold every one of a sender's few processes. A failed one is counted, not
+    retried; the next comes an interval later.
+    """
+
+    def __init__(self, senders: dict[str, Function], interval_s: float):
+        self.senders = senders  # region -> its sender
+        self.interval_s = interval_s
+        self.invoked = dict.fromkeys(senders, 0)  # region -> heartbeats its sender shipped
+        self.failed = dict.fromkeys(senders, 0)
+        self.skipped = dict.fromkeys(senders, 0)
+        self._running: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._paused = 0
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> HeartbeatSchedule:
+        self._thread = threading.Thread(target=self._run, name="heartbeat-schedule", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """No heartbeats for a while (once those under way are done): for a test that counts
+        exactly what crosses the link."""
+        with self._lock:
+            self._paused += 1
+            running = list(self._running.values())
+        for thread in running:
+            thread.join()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._paused -= 1
+
+    def _run(self) -> None:
+        due = time.monotonic()
+        while not self._stop.wait(max(0.0, due - time.monotonic())):
+            due = max(due + self.interval_s, time.monotonic())  # no burst after a stall
+            with self._lock:
+                if self._paused:
+                    continue
+            for region in self.senders:
+                self._fire(region)
+
+    def _fire(self, region: str) -> None:
+        with self._lock:
+            running = self._running.get(region)
+            if running is not None and running.is_alive():
+                self.skipped[region] += 1
+                return
+            thread = threading.Thread(
+                target=self._invoke, args=(region,), name=f"heartbeat-{region}", daemon=True
+            )
+            self._running[region] = thread
+        thread.start()
+
+    def _invoke(self, region: str) -> None:
+        try:
+            self.senders[region].invoke(HEARTBEAT_EVENT)
+        except (FunctionError, OSError, ValueError):  # ValueError: its pipe closed on stop
+            outcome = self.failed
+        else:
+            outcome = self.invoked
+        with self._lock:
+            outcome[region] += 1
 
 
 def percentile(values: list[int], fraction: float) -> int | None:
@@ -103,6 +191,7 @@ class LocalDeployment:
         sender_mapping: MappingConfig = SENDER_MAPPING,
         replicator_mapping: MappingConfig = REPLICATOR_MAPPING,
         seed: int = 1,
+        heartbeat_interval_s: float | None = HEARTBEAT_INTERVAL_S,
     ):
         self.workdir = Path(workdir)
         self.latency_ms = latency_ms
@@ -110,6 +199,8 @@ class LocalDeployment:
         self.function_concurrency = function_concurrency
         self.mapping_configs = {"sender": sender_mapping, "replicator": replicator_mapping}
         self.seed = seed
+        self.heartbeat_interval_s = heartbeat_interval_s  # None: no heartbeat schedule
+        self.heartbeats: HeartbeatSchedule | None = None
         self.names = topology.load()
         self.regions: dict[str, resources.Region] = {}
         self.links: dict[str, FaultProxy] = {}  # region -> the link carrying changes into it
@@ -158,8 +249,13 @@ class LocalDeployment:
             self._start_functions(region)
         for region in self.regions.values():
             self._start_mappings(region)
+        if self.heartbeat_interval_s:
+            senders = {name: self.functions[f"sender-{name}"] for name in self.regions}
+            self.heartbeats = HeartbeatSchedule(senders, self.heartbeat_interval_s).start()
 
     def stop(self) -> None:
+        if self.heartbeats is not None:
+            self.heartbeats.stop()
         for mapping in self.mappings.values():
             mapping.stop()
         for function in self.functions.values():
@@ -183,6 +279,7 @@ class LocalDeployment:
             "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
             "AWS_EC2_METADATA_DISABLED": "true",
             "TOMBSTONE_TABLE": region.names.tombstone_table,
+            "SIGNING_KEYS_PARAMETER": region.names.signing_keys_parameter,
             "POWERTOOLS_METRICS_NAMESPACE": "DynamoDBReplication",
             "POWERTOOLS_LOG_LEVEL": "INFO",
         }
@@ -201,6 +298,7 @@ class LocalDeployment:
         }
         replicator_env = {
             **base,
+            "PEER_REGION": n.peer_region,
             "TABLE_MAP": json.dumps(n.table_map),
             "STATS_TABLE": n.stats_table,
             "FAILURE_QUEUE_URL": region.replicator_queue_url,

@@ -10,6 +10,7 @@ import boto3
 
 from emulator.topology import RegionNames
 from replication.settings import ReplicatorSettings, SenderSettings
+from replication.signing import SigningKeys
 from replication.tombstones import EXPIRY_ATTR
 from replication.tombstones import KEY_ATTR as TOMBSTONE_KEY
 
@@ -17,6 +18,9 @@ from replication.tombstones import KEY_ATTR as TOMBSTONE_KEY
 DEFAULT_KEY_SCHEMA = (("PK", "S", "HASH"),)
 # The peer's dummy access keys that each region keeps in Parameter Store.
 DUMMY_KEYS = ("AKIAPEERDUMMYKEY0000", "peer-dummy-secret-key")
+# The change-signing key ring both regions share (tools/signing_keys.py init, on AWS); made
+# afresh for each process, so nothing signed here is valid anywhere else.
+SIGNING_KEYS = SigningKeys.generate("emulator")
 
 
 @dataclass
@@ -86,6 +90,9 @@ def create_region(
     prefix = names.peer_credentials_prefix
     ssm.put_parameter(Name=f"{prefix}AccessKey", Value=DUMMY_KEYS[0], Type="String")
     ssm.put_parameter(Name=f"{prefix}SecretKey", Value=DUMMY_KEYS[1], Type="SecureString")
+    ssm.put_parameter(
+        Name=names.signing_keys_parameter, Value=SIGNING_KEYS.to_json(), Type="SecureString"
+    )
     return Region(names, session, stream_arns, stream_arn, *queues, endpoint_url=endpoint_url)
 
 
@@ -106,6 +113,7 @@ def replicator_settings(region: Region, **overrides: Any) -> ReplicatorSettings:
     n = region.names
     return ReplicatorSettings(
         region=n.region,
+        peer_region=n.peer_region,
         table_map=dict(n.table_map),
         stats_table=n.stats_table,
         tombstone_table=n.tombstone_table,

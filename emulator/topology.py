@@ -24,12 +24,17 @@ class RegionNames:
     sender_failure_queue: str
     replicator_failure_queue: str
     peer_credentials_prefix: str
+    signing_keys_parameter: str  # the same in both regions
 
 
 def load(path: Path = DEFAULTS_FILE) -> dict[str, RegionNames]:
     raw: dict[str, Any] = json.loads(path.read_text())
     return {
-        region: RegionNames(region=region, **{**names, "tables": tuple(names["tables"])})
+        region: RegionNames(
+            region=region,
+            signing_keys_parameter=raw["signing_keys_parameter"],
+            **{**names, "tables": tuple(names["tables"])},
+        )
         for region, names in raw["regions"].items()
     }
 

@@ -16,7 +16,7 @@ from emulator.environment import LOCAL_AWS
 from emulator.local import LocalDeployment
 from emulator.mapping import DynamoDBStreamSource, KinesisSource
 from emulator.pipeline import Node
-from emulator.resources import drain_queue
+from emulator.resources import SIGNING_KEYS, drain_queue
 from replication import wire
 from replication.stamping import stamp
 
@@ -47,12 +47,18 @@ def kinesis_records(node: Node) -> list[dict[str, Any]]:
 
 def shipped_changes(node: Node) -> list[wire.Change]:
     """What the peer region's replication stream holds, decoded."""
-    return [wire.decode(base64.b64decode(r["kinesis"]["data"])) for r in kinesis_records(node)]
+    return [
+        wire.unpack(base64.b64decode(r["kinesis"]["data"])).change for r in kinesis_records(node)
+    ]
 
 
-def kinesis_event(node: Node, changes: list[bytes | wire.Change]) -> dict[str, Any]:
-    """A replicator event for this region carrying the given changes (or raw bytes)."""
-    return events.kinesis_batch(changes, node.region.replication_stream_arn, node.name)
+def kinesis_event(
+    node: Node, changes: list[bytes | wire.Change], signed: bool = True
+) -> dict[str, Any]:
+    """A replicator event for this region carrying the given changes, signed as the peer's
+    sender signs them (or raw bytes)."""
+    keys = SIGNING_KEYS if signed else None
+    return events.kinesis_batch(changes, node.region.replication_stream_arn, node.name, keys=keys)
 
 
 def queue_messages(node: Node, url: str) -> list[dict[str, Any]]:

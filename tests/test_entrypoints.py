@@ -16,7 +16,7 @@ import sender
 from replication.settings import ConfigError
 from tests.helpers import item, kinesis_records, put, shipped_changes, stream_records
 
-NOW = 1_800_000_000_000
+NOW = 1_780_000_000_000  # in the past: a version ahead of the clock is refused
 SENDER_VARS = (
     "AWS_REGION",
     "PEER_REGION",
@@ -25,7 +25,14 @@ SENDER_VARS = (
     "TOMBSTONE_TABLE",
     "FAILURE_QUEUE_URL",
 )
-REPLICATOR_VARS = ("AWS_REGION", "TABLE_MAP", "STATS_TABLE", "TOMBSTONE_TABLE", "FAILURE_QUEUE_URL")
+REPLICATOR_VARS = (
+    "AWS_REGION",
+    "PEER_REGION",
+    "TABLE_MAP",
+    "STATS_TABLE",
+    "TOMBSTONE_TABLE",
+    "FAILURE_QUEUE_URL",
+)
 
 
 @dataclass
@@ -124,6 +131,7 @@ def replicator_env_for(node) -> dict[str, str]:
     n = node.region.names
     return {
         "AWS_REGION": n.region,
+        "PEER_REGION": n.peer_region,
         "TABLE_MAP": json.dumps(n.table_map),
         "STATS_TABLE": n.stats_table,
         "TOMBSTONE_TABLE": n.tombstone_table,

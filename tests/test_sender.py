@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ClientError
 
 from replication import outbound, wire
-from replication.versions import Version, of_image
+from replication.versions import Version, now_ms, of_image
 from tests.helpers import (
     item,
     kinesis_event,
@@ -20,7 +21,7 @@ from tests.helpers import (
     stream_records,
 )
 
-NOW = 1_800_000_000_000
+NOW = 1_780_000_000_000  # in the past: a version ahead of the clock is refused
 
 
 def test_a_stamped_local_write_is_shipped_to_the_peer_stream(regions):
@@ -89,7 +90,8 @@ def test_stamping_is_skipped_when_the_item_changed_again_meanwhile(regions):
     cn = regions.china
     put(cn, "u1", name="unstamped")
     records = stream_records(cn)
-    put(cn, "u1", now=NOW, name="stamped later")
+    # Stamped later, by a clock a little ahead of the sender's: newer than its fresh stamp.
+    put(cn, "u1", now=now_ms() + 60_000, name="stamped later")
     cn.sender.handle({"Records": records})
 
     assert cn.sender.last_counts["superseded"] == 1
@@ -186,16 +188,17 @@ def test_a_malformed_record_is_isolated_and_the_rest_of_the_batch_ships(regions)
     assert report["record"]["dynamodb"]["SequenceNumber"] == b["dynamodb"]["SequenceNumber"]
 
 
-def test_a_change_too_large_for_kinesis_is_isolated(regions, monkeypatch):
+def test_a_change_too_large_for_kinesis_even_compressed_is_isolated(regions, monkeypatch):
     cn, sg = regions.china, regions.world
     put(cn, "small", now=NOW)
-    put(cn, "large", now=NOW, blob="x" * 1000)
-    monkeypatch.setattr(outbound, "MAX_BYTES_PER_RECORD", 900)
+    put(cn, "large", now=NOW, blob=os.urandom(1500).hex())  # incompressible past 900 bytes
+    monkeypatch.setattr(wire, "MAX_RECORD_BYTES", 900)
     cn.sender.handle({"Records": stream_records(cn)})
 
     assert [ch.keys["PK"]["S"] for ch in shipped_changes(sg)] == ["small"]
     [report] = queue_messages(cn, cn.region.sender_queue_url)
-    assert "1 MiB" in report["reason"] and report["keys"] == {"PK": {"S": "large"}}
+    assert "900-byte record limit" in report["reason"] and "compressed" in report["reason"]
+    assert report["keys"] == {"PK": {"S": "large"}}
 
 
 class FlakyPutRecords:

@@ -16,6 +16,7 @@ SENDER_ENV = {
 }
 REPLICATOR_ENV = {
     "AWS_REGION": "ap-southeast-1",
+    "PEER_REGION": "cn-north-1",
     "TABLE_MAP": '{"user-cn": "user-sg"}',
     "STATS_TABLE": "replicator_stats",
     "TOMBSTONE_TABLE": "replication_tombstones",
@@ -54,6 +55,9 @@ def test_sender_settings_from_a_complete_env_with_defaults():
         concurrency=16,
         connect_timeout_seconds=3,
         read_timeout_seconds=10,
+        signing_keys_parameter="/DDBReplication/SigningKeys",
+        signing_keys_ttl_seconds=300,
+        max_clock_skew_seconds=300,
     )
 
 
@@ -83,13 +87,41 @@ def test_sender_settings_read_every_optional_variable():
 def test_replicator_settings_from_a_complete_env_with_defaults():
     assert ReplicatorSettings.from_env(REPLICATOR_ENV) == ReplicatorSettings(
         region="ap-southeast-1",
+        peer_region="cn-north-1",
         table_map={"user-cn": "user-sg"},
         stats_table="replicator_stats",
         tombstone_table="replication_tombstones",
         failure_queue_url=REPLICATOR_ENV["FAILURE_QUEUE_URL"],
         tombstone_ttl_seconds=14 * 86400,
         concurrency=32,
+        signing_keys_parameter="/DDBReplication/SigningKeys",
+        signing_keys_ttl_seconds=300,
+        max_clock_skew_seconds=300,
+        accept_unsigned_changes=False,
     )
+
+
+def test_the_trust_settings_are_read():
+    env = replicator_env(
+        SIGNING_KEYS_PARAMETER="/Elsewhere/Keys",
+        SIGNING_KEYS_TTL_SECONDS="0",
+        MAX_CLOCK_SKEW_SECONDS="60",
+        ACCEPT_UNSIGNED_CHANGES="TRUE",
+    )
+    settings = ReplicatorSettings.from_env(env)
+    assert (settings.signing_keys_parameter, settings.signing_keys_ttl_seconds) == (
+        "/Elsewhere/Keys",
+        0,
+    )
+    assert (settings.max_clock_skew_seconds, settings.accept_unsigned_changes) == (60, True)
+    sender_settings = SenderSettings.from_env(sender_env(MAX_CLOCK_SKEW_SECONDS="120"))
+    assert sender_settings.max_clock_skew_seconds == 120
+
+
+@pytest.mark.parametrize("raw", ["yes", "1", "maybe"])
+def test_accept_unsigned_changes_must_be_true_or_false(raw):
+    with pytest.raises(ConfigError, match="ACCEPT_UNSIGNED_CHANGES must be true or false"):
+        ReplicatorSettings.from_env(replicator_env(ACCEPT_UNSIGNED_CHANGES=raw))
 
 
 def test_replicator_concurrency_is_read():

@@ -1,5 +1,5 @@
 """What the sender and the replicator share: their region's clients, clock, logging,
-metrics, tombstones and failure queue, all created lazily."""
+metrics, tombstones, failure queue and signing keys, all created lazily."""
 
 from __future__ import annotations
 
@@ -10,11 +10,22 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from replication import versions
 from replication.clients import Clients
-from replication.failures import FailureQueue
+from replication.failures import FailureQueue, ReportLedger
 from replication.settings import ReplicatorSettings, SenderSettings
-from replication.tombstones import Tombstones
+from replication.signing import KeyRing
+from replication.tombstones import EXPIRY_ATTR, KEY_ATTR, Tombstones
 
 METRICS_NAMESPACE = "DynamoDBReplication"
+# What DynamoDB says about a write to a replicated table that can never succeed as sent (item
+# too large, a key of the wrong type, no such table...): retrying would only block the shard.
+PERMANENT_ERRORS = frozenset(
+    {
+        "ValidationException",
+        "SerializationException",
+        "ResourceNotFoundException",
+        "ItemCollectionSizeLimitExceededException",
+    }
+)
 
 
 class ReplicationFunction:
@@ -43,8 +54,23 @@ class ReplicationFunction:
             clock=lambda: self.clock() / 1000,
         )
         self.failures = FailureQueue(
-            self.clients.lazy("sqs"), settings.failure_queue_url, self.service
+            self.clients.lazy("sqs"),
+            settings.failure_queue_url,
+            self.service,
+            ReportLedger(
+                self.clients.lazy("dynamodb"),
+                settings.tombstone_table,
+                KEY_ATTR,
+                EXPIRY_ATTR,
+                clock=lambda: self.clock() / 1000,
+            ),
         )
+        self.signing = KeyRing(
+            self.clients.lazy("ssm"),
+            settings.signing_keys_parameter,
+            settings.signing_keys_ttl_seconds,
+        )
+        self.max_skew_ms = settings.max_clock_skew_seconds * 1000
 
     def publish(self, counts: Mapping[str, int], names: Mapping[str, str], **timings: int) -> None:
         """One Embedded Metric Format line for the batch: the outcome counts named in `names`

@@ -1,5 +1,10 @@
 """The replicator: applies the peer region's changes to this region's tables.
 
+A change is applied only if it is signed with a key of the shared ring, comes from the peer
+region, carries the version its own item carries, and is not stamped further ahead of this
+clock than the allowed skew; anything else is isolated as poison, with the reason, and counted
+(Rejected*). The peer's writer key alone can put records into the stream, not change data.
+
 Every write is conditioned on the incoming version being newer than the stored one, so
 the newest version wins in both regions whatever order changes arrive in, and a replay
 is a no-op. Deletes leave a tombstone; a put that creates an item is checked against the
@@ -22,25 +27,36 @@ from botocore.exceptions import ClientError
 
 from replication import versions, wire
 from replication.batch import KeyOrderedBatchProcessor
-from replication.function import ReplicationFunction
+from replication.function import PERMANENT_ERRORS, ReplicationFunction
 from replication.settings import ReplicatorSettings
+from replication.signing import BadSignature
 from replication.stats import StatsTable
-
-# What DynamoDB says about a write that can never succeed as sent (item too large, key
-# schema does not match the local table...): retrying would only block the shard.
-PERMANENT_ERRORS = frozenset({"ValidationException", "SerializationException"})
-
 
 METRIC_NAMES = {
     "replicated": "Replicated",
     "stale": "Stale",
     "failed": "Failed",
     "poison": "Poison",
+    "heartbeat": "HeartbeatsReceived",
+    "unsigned_accepted": "UnsignedAccepted",
+}
+# Why a change was refused -> the metric that counts it (each also counts as Poison).
+REJECTIONS = {
+    "unsigned": "RejectedUnsigned",
+    "signature": "RejectedSignature",
+    "origin": "RejectedOrigin",
+    "version": "RejectedVersion",
+    "future": "RejectedFutureVersion",
 }
 
 
 class TombstoneCheckError(RuntimeError):
     """A created item could not be checked against the tombstones; retried."""
+
+
+class TombstoneWriteError(RuntimeError):
+    """A delete's tombstone could not be written; retried (it is this region's table, not the
+    change, that is at fault)."""
 
 
 @dataclass
@@ -63,6 +79,8 @@ class _Batch:
     # Each item's records run on one thread, in order, so these need no lock.
     written: dict[str, _Written] = field(default_factory=dict)
     created: set[str] = field(default_factory=set)
+    extra: Counter = field(default_factory=Counter)  # rejections, unsigned changes let in
+    heartbeat_ages_ms: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def settle(self, record: dict[str, Any], table: str, outcome: str, lag_ms: int | None = None):
@@ -70,6 +88,10 @@ class _Batch:
             self.outcomes[id(record)] = (table, outcome)
             if lag_ms is not None:
                 self.lag_ms[table].append(lag_ms)
+
+    def count(self, what: str) -> None:
+        with self.lock:
+            self.extra[what] += 1
 
 
 class Replicator(ReplicationFunction):
@@ -102,21 +124,21 @@ class Replicator(ReplicationFunction):
     def _apply_record(self, batch: _Batch, record: Any) -> str:
         raw = record.raw_event
         try:
-            change = wire.decode(base64.b64decode(raw["kinesis"]["data"], validate=True))
+            received = wire.unpack(base64.b64decode(raw["kinesis"]["data"], validate=True))
+        except BadSignature as exc:
+            return self._reject(batch, raw, "signature", f"mangled signature: {exc}")
         except (wire.MalformedChange, binascii.Error, KeyError, TypeError, ValueError) as exc:
             return self._poison(batch, raw, "", f"undecodable change: {exc}")
+        change = received.change
+        refused = self._refusal(batch, received)
+        if refused is not None:
+            return self._reject(batch, raw, *refused, change.keys)
+        if change.op == wire.HEARTBEAT:
+            return self._heartbeat(batch, raw, change)
         table = self.settings.table_map.get(change.table)
         if table is None:
             return self._poison(
                 batch, raw, "", f"no local table is mapped for {change.table!r}", change.keys
-            )
-        if change.origin == self.settings.region:
-            return self._poison(
-                batch,
-                raw,
-                table,
-                f"change came from this region ({change.origin}): a loop",
-                change.keys,
             )
         try:
             if change.op == wire.PUT:
@@ -134,6 +156,48 @@ class Replicator(ReplicationFunction):
         batch.settle(raw, table, outcome, max(0, self.clock() - change.stream_ts_ms))
         return outcome
 
+    def _refusal(self, batch: _Batch, received: wire.Received) -> tuple[str, str] | None:
+        """Why this change must not be applied, as (rejection, reason); None if it may."""
+        change, peer = received.change, self.settings.peer_region
+        if received.signature is None:
+            if not self.settings.accept_unsigned_changes:
+                return "unsigned", "the change is not signed"
+            batch.count("unsigned_accepted")
+        else:
+            try:
+                self.signing.verify(received.payload, received.signature)
+            except BadSignature as exc:
+                return "signature", str(exc)
+        if change.origin != peer:
+            if change.origin == self.settings.region:
+                return "origin", f"change came from this region ({change.origin}): a loop"
+            return "origin", f"change claims origin {change.origin!r}; only {peer} sends here"
+        if change.op == wire.PUT and versions.of_image(change.item) != change.version:
+            return "version", (
+                f"version {tuple(change.version)} disagrees with the item's own version "
+                f"attributes {versions.of_image(change.item)}"
+            )
+        ahead_ms = change.version.timestamp - self.clock()
+        if ahead_ms > self.max_skew_ms:
+            return "future", (
+                f"version {tuple(change.version)} is {ahead_ms // 1000} s ahead of this clock "
+                f"(at most {self.max_skew_ms // 1000} s allowed)"
+            )
+        return None
+
+    def _heartbeat(self, batch: _Batch, raw: dict[str, Any], change: wire.Change) -> str:
+        """Record when the peer's latest heartbeat was sent and received. Only monitoring: a
+        stats table that can't be written is logged, not retried."""
+        sent, now = change.version.timestamp, self.clock()
+        try:
+            self.stats.heartbeat(change.origin, sent, now)
+        except ClientError as exc:
+            self.logger.warning("could not record a heartbeat", extra={"error": str(exc)})
+        with batch.lock:
+            batch.heartbeat_ages_ms.append(max(0, now - sent))
+        batch.settle(raw, "", "heartbeat")
+        return "heartbeat"
+
     def _put(self, batch: _Batch, raw, table: str, change: wire.Change) -> str:
         try:
             response = self.clients("dynamodb").put_item(
@@ -141,7 +205,7 @@ class Replicator(ReplicationFunction):
                 Item=wire.item_to_client(change.item),
                 ReturnValues="ALL_OLD",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **versions.older_than_condition(change.version),
+                **versions.older_than_condition(change.version, self._horizon()),
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
@@ -162,12 +226,15 @@ class Replicator(ReplicationFunction):
 
     def _delete(self, batch: _Batch, table: str, change: wire.Change) -> str:
         kid = wire.key_id(table, change.keys)
-        self.tombstones.record(kid, change.version)
+        try:
+            self.tombstones.record(kid, change.version, self._horizon())
+        except ClientError as exc:
+            raise TombstoneWriteError(f"{self.tombstones.table}: {exc}") from exc
         try:
             self.clients("dynamodb").delete_item(
                 TableName=table,
                 Key=wire.item_to_client(change.keys),
-                **versions.older_than_condition(change.version),
+                **versions.older_than_condition(change.version, self._horizon()),
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
@@ -175,6 +242,23 @@ class Replicator(ReplicationFunction):
             return "stale"
         batch.written.pop(kid, None)  # nothing of the batch's puts is left to check
         return "replicated"
+
+    def _horizon(self) -> int:
+        """Versions beyond this are a clock gone wrong (see versions.trusted)."""
+        return self.clock() + self.max_skew_ms
+
+    def _reject(
+        self,
+        batch: _Batch,
+        raw: dict[str, Any],
+        rejection: str,
+        reason: str,
+        keys: dict[str, Any] | None = None,
+    ) -> str:
+        outcome = self._poison(batch, raw, "", f"rejected ({rejection}): {reason}", keys)
+        if outcome == "poison":  # counted once, as the report is sent once
+            batch.count(rejection)
+        return outcome
 
     def _poison(
         self,
@@ -184,8 +268,11 @@ class Replicator(ReplicationFunction):
         reason: str,
         keys: dict[str, Any] | None = None,  # the item's, when the change could be decoded
     ) -> str:
+        if not self.failures.report(reason, raw, keys):
+            # Reported when the mapping first delivered it; this is a retry of its batch.
+            batch.settle(raw, table, "poison_repeat")
+            return "poison_repeat"
         self.logger.error("isolating a change that cannot be applied", extra={"reason": reason})
-        self.failures.report(reason, raw, keys)
         batch.settle(raw, table, "poison")
         return "poison"
 
@@ -206,9 +293,10 @@ class Replicator(ReplicationFunction):
                 [w.record for w in last_writes], TombstoneCheckError(str(exc))
             )
             return
+        horizon = self._horizon()
         for written in last_writes:
             tombstone = tombstones.get(wire.key_id(written.table, written.change.keys))
-            if tombstone is None or tombstone < written.change.version:
+            if versions.trusted(tombstone, horizon) < written.change.version:
                 continue
             try:
                 self.clients("dynamodb").delete_item(
@@ -246,4 +334,6 @@ class Replicator(ReplicationFunction):
                 self.logger.warning("could not update the stats table", extra={"error": str(exc)})
         all_lags = [lag for lags in batch.lag_ms.values() for lag in lags]
         timings = {"ReplicationLag": max(all_lags)} if all_lags else {}
-        self.publish(totals, METRIC_NAMES, **timings)
+        if batch.heartbeat_ages_ms:  # the freshest: how long ago the peer was last heard
+            timings["HeartbeatAge"] = min(batch.heartbeat_ages_ms)
+        self.publish(totals + batch.extra, {**METRIC_NAMES, **REJECTIONS}, **timings)

@@ -5,9 +5,15 @@ For each record it decides, in stream order per item:
 - a write that did not give the item a newer version (no version, the same one, an older
   one, or one older than the item's tombstone): the item is stamped with a fresh version
   here, and that stamping write, seen next on the stream, is what gets shipped;
+- a write stamped further ahead of this clock than the allowed skew (an application clock
+  gone wrong): counted, logged, and stamped afresh like a write without a version, so it
+  can't freeze the item in both regions;
 - a delete: its version is derived from the stream record, kept as a tombstone, shipped;
 - anything else: shipped as is.
-Changes are then shipped with PutRecords, retrying only the records that failed.
+Changes are then signed and shipped with PutRecords, retrying only the records that failed.
+A record that can never be shipped (unreadable, too large even compressed, refused by its own
+table) is isolated as poison; an error of this region's own infrastructure is retried.
+Every minute a scheduled invocation also ships a heartbeat through the same path.
 """
 
 from __future__ import annotations
@@ -26,16 +32,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from replication import streams, versions, wire
 from replication.batch import KeyOrderedBatchProcessor
-from replication.function import ReplicationFunction
+from replication.function import PERMANENT_ERRORS, ReplicationFunction
 from replication.peer import PeerCredentials, PeerStream
 from replication.settings import SenderSettings
 from replication.versions import UNVERSIONED, Version
 
-# Kinesis PutRecords limits.
+# Kinesis PutRecords limits (a record's, 1 MiB, is wire.MAX_RECORD_BYTES).
 MAX_RECORDS_PER_REQUEST = 500
 MAX_BYTES_PER_REQUEST = 5 * 1024 * 1024
-MAX_BYTES_PER_RECORD = 1024 * 1024
 SHIP_ATTEMPTS = 6
+# What the EventBridge schedule sends, every minute.
+HEARTBEAT_EVENT = {"replication": "heartbeat"}
 # Time kept back after the last attempt, to report failures and flush metrics.
 REPORTING_MARGIN_MS = 2_000
 
@@ -52,11 +59,18 @@ METRIC_NAMES = {
     "failed": "Failed",
     "ship_retries": "ShipRetries",
     "peer_credential_refreshes": "PeerCredentialRefreshes",
+    "future_clamped": "FutureVersionsClamped",
+    "heartbeat_sent": "HeartbeatsSent",
 }
 
 
 class ShipError(RuntimeError):
     """The peer stream did not accept the record within the retries this invocation allows."""
+
+
+class TombstoneError(RuntimeError):
+    """This region's tombstone table failed a read or a write: retried, never poison (the
+    table is at fault, not the record)."""
 
 
 @dataclass
@@ -71,13 +85,23 @@ class _Outgoing:
 class _Batch:
     tombstones: dict[str, Version]
     positions: dict[int, int]  # id(record) -> its place in the batch
+    horizon_ms: int  # versions beyond this are a clock gone wrong (versions.trusted)
     outgoing: list[_Outgoing] = field(default_factory=list)
-    counts: Counter = field(default_factory=Counter)
+    outcomes: dict[int, str] = field(default_factory=dict)  # id(record) -> outcome
+    accepted: set[int] = field(default_factory=set)  # id(record) the peer stream took
+    counts: Counter = field(default_factory=Counter)  # besides one outcome per record
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def count(self, outcome: str) -> None:
+    def count(self, what: str) -> None:
         with self.lock:
-            self.counts[outcome] += 1
+            self.counts[what] += 1
+
+    def settle(self, raw: dict[str, Any], outcome: str) -> None:
+        with self.lock:
+            self.outcomes[id(raw)] = outcome
+
+    def trusted(self, version: Version | None) -> Version:
+        return versions.trusted(version, self.horizon_ms)
 
 
 class Sender(ReplicationFunction):
@@ -101,10 +125,14 @@ class Sender(ReplicationFunction):
         )
 
     def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        if event == HEARTBEAT_EVENT:
+            return self.send_heartbeat(context)
         records = event.get("Records", [])
+        horizon = self.clock() + self.max_skew_ms
         batch = _Batch(
-            tombstones=self.tombstones.versions(self._tombstone_keys(records)),
+            tombstones=self.tombstones.versions(self._tombstone_keys(records, horizon)),
             positions={id(record): i for i, record in enumerate(records)},
+            horizon_ms=horizon,
         )
         refreshes_before = self.peer.credential_refreshes
         try:
@@ -119,8 +147,38 @@ class Sender(ReplicationFunction):
             batch.counts["peer_credential_refreshes"] = (
                 self.peer.credential_refreshes - refreshes_before
             )
-            self.publish(batch.counts, METRIC_NAMES)
+            failed = {id(m.raw_event) for m in self.processor.fail_messages}
+            self.publish(self._outcome_counts(batch, records, failed), METRIC_NAMES)
         return self.processor.response()
+
+    def send_heartbeat(self, context: Any = None) -> dict[str, Any]:
+        """Ship a heartbeat through the path changes take (signed, with the peer's keys, to the
+        peer's stream); the peer's replicator records how old it is on arrival."""
+        change = wire.heartbeat(self.settings.region, self.clock())
+        record = {"eventID": change.event_id}
+        batch = _Batch(tombstones={}, positions={id(record): 0}, horizon_ms=0)
+        data = wire.pack(change, self.signing.get())
+        batch.outgoing.append(_Outgoing(0, record, data, wire.partition_key(change)))
+        try:
+            if self._ship(batch, context):
+                raise ShipError("the peer stream did not accept the heartbeat")
+            batch.count("heartbeat_sent")
+        finally:
+            self.publish(batch.counts, METRIC_NAMES)
+        return {"heartbeat": change.version.to_wire()}
+
+    def _outcome_counts(self, batch: _Batch, records: list[dict[str, Any]], failed: set[int]):
+        """One outcome per record, as it truly ended: a change counts as shipped only once the
+        peer's stream took it, and a record the mapping will retry counts as failed."""
+        counts = Counter(batch.counts)
+        for raw in records:
+            outcome = batch.outcomes.get(id(raw), "failed")
+            if id(raw) in failed:
+                outcome = "failed"
+            elif outcome == "queued":
+                outcome = "shipped" if id(raw) in batch.accepted else "failed"
+            counts[outcome] += 1
+        return counts
 
     # -- per record ------------------------------------------------------------------
 
@@ -139,11 +197,18 @@ class Sender(ReplicationFunction):
                 )
         except streams.UnreadableRecord as exc:
             return self._poison(batch, raw, str(exc))
-        if name == "REMOVE":
-            outcome = self._handle_remove(batch, raw, table, keys, created)
-        else:
-            outcome = self._handle_write(batch, raw, table, keys, created)
-        batch.count(outcome)
+        try:
+            if name == "REMOVE":
+                outcome = self._handle_remove(batch, raw, table, keys, created)
+            else:
+                outcome = self._handle_write(batch, raw, table, keys, created)
+        except ClientError as exc:
+            # Only calls on the record's own table get here (the tombstone table's errors are
+            # TombstoneErrors): one it refuses for good can't be replicated by retrying.
+            if exc.response.get("Error", {}).get("Code") not in PERMANENT_ERRORS:
+                raise
+            return self._poison(batch, raw, f"{table} refused a write replication needs: {exc}")
+        batch.settle(raw, outcome)
         return outcome
 
     def _handle_write(self, batch, raw, table, keys, created) -> str:
@@ -151,16 +216,24 @@ class Sender(ReplicationFunction):
         old = raw["dynamodb"].get("OldImage")
         if old is not None and new == old:
             return "unchanged"
-        if self._is_echo(raw):
+        if self._is_echo(raw, batch.horizon_ms):
             return "echo"
         new_version = versions.of_image(new)
         # A local write must be newer than the item's old version and its tombstone: a write
         # on an item that a replicated put brought back while its delete was being recorded
         # would otherwise lose to that delete in the peer region only.
         floor = max(
-            versions.of_image(old) or UNVERSIONED,
-            batch.tombstones.get(wire.key_id(table, keys), UNVERSIONED),
+            batch.trusted(versions.of_image(old)),
+            batch.trusted(batch.tombstones.get(wire.key_id(table, keys))),
         )
+        if new_version is not None and new_version.timestamp > batch.horizon_ms:
+            batch.count("future_clamped")
+            self.logger.warning(
+                "a write was stamped ahead of this clock by more than the allowed skew; "
+                "stamping it afresh",
+                extra={"table": table, "keys": keys, "stamped": new_version},
+            )
+            return self._restamp(batch, raw, table, keys, new, floor, None)
         from_peer = new_version is not None and new_version.region != self.settings.region
         if new_version is None or from_peer or new_version <= floor:
             return self._restamp(batch, raw, table, keys, new, floor, new_version)
@@ -206,6 +279,8 @@ class Sender(ReplicationFunction):
             try:
                 if current is not None:
                     held = versions.of_image(current)
+                    if held is not None and held.timestamp > batch.horizon_ms:
+                        held = None  # a clock gone wrong: lift it like an unstamped write
                     if held is not None and held >= fresh:
                         return "superseded"
                     if held is None or held.region == self.settings.region:
@@ -217,7 +292,9 @@ class Sender(ReplicationFunction):
                         **versions.unchanged_condition(current, next(iter(keys))),
                     )
                     return self._reinstated(table, keys, held, fresh)
-                tombstone = self.tombstones.versions([kid]).get(kid)
+                tombstone = self._tombstone_versions([kid]).get(kid)
+                if tombstone is not None and tombstone.timestamp > batch.horizon_ms:
+                    tombstone = None
                 if tombstone is not None and tombstone >= fresh:
                     return "superseded"
                 if tombstone is not None and tombstone.region != self.settings.region:
@@ -233,7 +310,7 @@ class Sender(ReplicationFunction):
                     raise
                 continue  # it changed again: look once more
             # Deleted here after this write: the delete must outrank what this write saw.
-            batch.tombstones[kid] = self.tombstones.record(kid, fresh)
+            batch.tombstones[kid] = self._record_tombstone(kid, fresh, batch.horizon_ms)
             created = streams.created_ms(raw)
             return self._queue(batch, raw, wire.DELETE, table, keys, fresh, created)
         raise RuntimeError(f"{table} {keys}: the item kept changing while being stamped")
@@ -253,16 +330,16 @@ class Sender(ReplicationFunction):
     def _handle_remove(self, batch, raw, table, keys, created) -> str:
         if streams.is_ttl_delete(raw) and self.settings.ttl_deletes == "skip":
             return "ttl_skipped"
-        old_version = versions.of_image(raw["dynamodb"].get("OldImage")) or UNVERSIONED
+        old_version = batch.trusted(versions.of_image(raw["dynamodb"].get("OldImage")))
         # Derived from the record alone, so a redelivered delete gets the same version.
         version = Version(max(created, old_version.timestamp + 1), self.settings.region)
         kid = wire.key_id(table, keys)
-        known = batch.tombstones.get(kid)
-        if known is not None and known > old_version and known != version:
+        known = batch.trusted(batch.tombstones.get(kid))
+        if known > old_version and known != version:
             # A tombstone already covers this item: the replicator applied the peer's delete,
             # or undid a resurrection. Nothing new to ship.
             return "echo"
-        stored = self.tombstones.record(kid, version)
+        stored = self._record_tombstone(kid, version, batch.horizon_ms)
         batch.tombstones[kid] = stored  # later writes to this item in the batch must beat it
         if stored > version:
             return "echo"
@@ -270,6 +347,18 @@ class Sender(ReplicationFunction):
         # tombstone; take it out again unless it is newer than this delete.
         self._delete_resurrected(table, keys, version)
         return self._queue(batch, raw, wire.DELETE, table, keys, version, created)
+
+    def _record_tombstone(self, kid: str, version: Version, horizon_ms: int) -> Version:
+        try:
+            return self.tombstones.record(kid, version, horizon_ms)
+        except ClientError as exc:
+            raise TombstoneError(f"{self.tombstones.table}: {exc}") from exc
+
+    def _tombstone_versions(self, kids: list[str]) -> dict[str, Version]:
+        try:
+            return self.tombstones.versions(kids)
+        except ClientError as exc:
+            raise TombstoneError(f"{self.tombstones.table}: {exc}") from exc
 
     def _delete_resurrected(self, table, keys, version: Version) -> None:
         try:
@@ -293,20 +382,22 @@ class Sender(ReplicationFunction):
             item=item,
             event_id=raw.get("eventID", ""),
         )
-        data = wire.encode(change)
+        try:
+            data = wire.pack(change, self.signing.get())
+        except wire.ChangeTooLarge as exc:
+            return self._poison(batch, raw, str(exc))
         key = wire.partition_key(change)
-        if len(data) + len(key) > MAX_BYTES_PER_RECORD:
-            return self._poison(
-                batch, raw, f"change is {len(data)} bytes, over Kinesis' 1 MiB record limit"
-            )
         with batch.lock:
             batch.outgoing.append(_Outgoing(batch.positions[id(raw)], raw, data, key))
-        return "shipped"
+        return "queued"
 
     def _poison(self, batch: _Batch, raw: dict[str, Any], reason: str) -> str:
+        if not self.failures.report(reason, raw, keys=raw.get("dynamodb", {}).get("Keys")):
+            # Reported when the mapping first delivered it; this is a retry of its batch.
+            batch.settle(raw, "poison_repeat")
+            return "poison_repeat"
         self.logger.error("isolating a record that cannot be replicated", extra={"reason": reason})
-        self.failures.report(reason, raw, keys=raw.get("dynamodb", {}).get("Keys"))
-        batch.count("poison")
+        batch.settle(raw, "poison")
         return "poison"
 
     # -- shipping --------------------------------------------------------------------
@@ -323,9 +414,9 @@ class Sender(ReplicationFunction):
                 break  # an attempt might not finish before the function times out
             if attempt:
                 batch.counts["ship_retries"] += len(pending)
-            pending = [o for chunk in _chunks(pending) for o in self._put_chunk(chunk)]
-        batch.counts["shipped"] -= len(pending)
-        batch.counts["failed"] += len(pending)
+            sent, pending = pending, [o for c in _chunks(pending) for o in self._put_chunk(c)]
+            refused = {id(o) for o in pending}
+            batch.accepted.update(id(o.record) for o in sent if id(o) not in refused)
         return [o.record for o in pending]
 
     def _attempt_budget_ms(self) -> int:
@@ -348,24 +439,29 @@ class Sender(ReplicationFunction):
 
     # -- reporting -------------------------------------------------------------------
 
-    def _is_echo(self, raw: dict[str, Any]) -> bool:
+    def _is_echo(self, raw: dict[str, Any], horizon_ms: int) -> bool:
         """A write the replicator made: stamped by the peer, and moving the version forward
         (the replicator never writes otherwise; an application write that kept the peer's
-        version did not move it, and is stamped as a local change)."""
+        version did not move it, and is stamped as a local change). An old version beyond the
+        horizon counts as none: the replicator overwrites such a version."""
         new_version = versions.of_image(raw["dynamodb"].get("NewImage"))
         if new_version is None or new_version.region == self.settings.region:
             return False
-        return new_version > (versions.of_image(raw["dynamodb"].get("OldImage")) or UNVERSIONED)
+        if new_version.timestamp > horizon_ms:
+            return False
+        old = versions.trusted(versions.of_image(raw["dynamodb"].get("OldImage")), horizon_ms)
+        return new_version > old
 
-    def _tombstone_keys(self, records: list[dict[str, Any]]) -> list[str]:
+    def _tombstone_keys(self, records: list[dict[str, Any]], horizon_ms: int) -> list[str]:
         """Local writes and deletes are compared with tombstones; read them all in one go."""
         wanted = []
         for raw in records:
             name = raw.get("eventName")
             try:
-                if name == "REMOVE" or (name in ("INSERT", "MODIFY") and not self._is_echo(raw)):
+                echo = name in ("INSERT", "MODIFY") and self._is_echo(raw, horizon_ms)
+                if name == "REMOVE" or (name in ("INSERT", "MODIFY") and not echo):
                     wanted.append(wire.key_id(streams.table_of(raw), streams.keys_of(raw)))
-            except (streams.UnreadableRecord, KeyError):
+            except (streams.UnreadableRecord, KeyError, TypeError, AttributeError):
                 continue
         return wanted
 

@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 TTL_DELETE_POLICIES = ("replicate", "skip")
+# The same name in both regions; defaults.json's signing_keys_parameter.
+DEFAULT_SIGNING_KEYS_PARAMETER = "/DDBReplication/SigningKeys"
+DEFAULT_MAX_CLOCK_SKEW_SECONDS = 300
 
 
 class ConfigError(RuntimeError):
@@ -39,6 +42,12 @@ class _Env:
             raise ConfigError(f"{name} must be at least {minimum}, not {value}")
         return value
 
+    def flag(self, name: str, default: bool) -> bool:
+        raw = (self.optional(name) or str(default)).lower()
+        if raw not in ("true", "false"):
+            raise ConfigError(f"{name} must be true or false, not {raw!r}")
+        return raw == "true"
+
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
         value = (self.optional(name) or default).lower()
         if value not in choices:
@@ -62,6 +71,11 @@ class SenderSettings:
     concurrency: int = 16
     connect_timeout_seconds: int = 3
     read_timeout_seconds: int = 10
+    signing_keys_parameter: str = DEFAULT_SIGNING_KEYS_PARAMETER
+    signing_keys_ttl_seconds: int = 300
+    # A local write stamped further ahead of this function's clock is shipped at a clamped
+    # version (the peer would reject it, and it would freeze the item in both regions).
+    max_clock_skew_seconds: int = DEFAULT_MAX_CLOCK_SKEW_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> SenderSettings:
@@ -81,31 +95,53 @@ class SenderSettings:
             concurrency=e.integer("SENDER_CONCURRENCY", 16),
             connect_timeout_seconds=e.integer("PEER_CONNECT_TIMEOUT_SECONDS", 3),
             read_timeout_seconds=e.integer("PEER_READ_TIMEOUT_SECONDS", 10),
+            **_signing_env(e),
         )
 
 
 @dataclass(frozen=True)
 class ReplicatorSettings:
     region: str
+    peer_region: str  # the only origin a change may come from
     table_map: dict[str, str]  # source table (in the peer region) -> local table
     stats_table: str
     tombstone_table: str
     failure_queue_url: str
     tombstone_ttl_seconds: int = 14 * 86400
     concurrency: int = 32
+    signing_keys_parameter: str = DEFAULT_SIGNING_KEYS_PARAMETER
+    signing_keys_ttl_seconds: int = 300
+    # A change whose version is further ahead of this function's clock is rejected.
+    max_clock_skew_seconds: int = DEFAULT_MAX_CLOCK_SKEW_SECONDS
+    # Only while upgrading from a release whose senders did not sign: counted, not rejected.
+    accept_unsigned_changes: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ReplicatorSettings:
         e = _Env(env)
         return cls(
             region=e.required("AWS_REGION"),
+            peer_region=e.required("PEER_REGION"),
             table_map=parse_table_map(e.required("TABLE_MAP")),
             stats_table=e.required("STATS_TABLE"),
             tombstone_table=e.required("TOMBSTONE_TABLE"),
             failure_queue_url=e.required("FAILURE_QUEUE_URL"),
             tombstone_ttl_seconds=e.integer("TOMBSTONE_TTL_SECONDS", 14 * 86400),
             concurrency=e.integer("REPLICATOR_CONCURRENCY", 32),
+            accept_unsigned_changes=e.flag("ACCEPT_UNSIGNED_CHANGES", False),
+            **_signing_env(e),
         )
+
+
+def _signing_env(e: _Env) -> dict[str, object]:
+    return {
+        "signing_keys_parameter": e.optional("SIGNING_KEYS_PARAMETER")
+        or DEFAULT_SIGNING_KEYS_PARAMETER,
+        "signing_keys_ttl_seconds": e.integer("SIGNING_KEYS_TTL_SECONDS", 300, minimum=0),
+        "max_clock_skew_seconds": e.integer(
+            "MAX_CLOCK_SKEW_SECONDS", DEFAULT_MAX_CLOCK_SKEW_SECONDS
+        ),
+    }
 
 
 def parse_table_map(raw: str) -> dict[str, str]:

@@ -1,7 +1,9 @@
 """The replicator_stats table: running counters per replicated table.
 
 One UpdateItem per table per batch; ADD creates the counters on first use, so the table
-needs no seeding. The partition key is `PK` (S), holding the local table's name.
+needs no seeding. The partition key is `PK` (S), holding the local table's name. The peer's
+heartbeats are kept beside them, as `heartbeat#<peer region>`: when the latest was sent (its
+version, the peer's clock) and received (this clock), in epoch milliseconds.
 """
 
 from __future__ import annotations
@@ -9,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 COUNTERS = ("replicated", "stale", "failed", "poison")
+HEARTBEAT_PREFIX = "heartbeat#"
 
 
 class StatsTable:
@@ -39,3 +44,21 @@ class StatsTable:
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
+
+    def heartbeat(self, origin: str, sent_at_ms: int, now_ms: int) -> None:
+        """Record the peer's heartbeat, unless a later one is recorded already (a replay)."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table,
+                Key={"PK": {"S": f"{HEARTBEAT_PREFIX}{origin}"}},
+                UpdateExpression="SET #sent = :sent, #received = :received",
+                ConditionExpression="attribute_not_exists(#sent) OR #sent < :sent",
+                ExpressionAttributeNames={"#sent": "sent_at", "#received": "received_at"},
+                ExpressionAttributeValues={
+                    ":sent": {"N": str(sent_at_ms)},
+                    ":received": {"N": str(now_ms)},
+                },
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise

@@ -61,8 +61,9 @@ class Tombstones:
                 raise RuntimeError(f"{self.table}: keys still unprocessed after retries")
         return found
 
-    def record(self, key_id: str, version: Version) -> Version:
-        """Store `version` unless a newer tombstone exists; returns the tombstone now stored."""
+    def record(self, key_id: str, version: Version, horizon_ms: int | None = None) -> Version:
+        """Store `version` unless a newer tombstone exists (one beyond `horizon_ms` doesn't
+        count: see versions.trusted); returns the tombstone now stored."""
         item = {
             KEY_ATTR: {"S": key_id},
             **version.to_typed(),
@@ -73,7 +74,7 @@ class Tombstones:
                 TableName=self.table,
                 Item=item,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **older_than_condition(version),
+                **older_than_condition(version, horizon_ms),
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":

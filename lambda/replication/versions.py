@@ -79,22 +79,34 @@ def from_wire(raw: Any) -> Version:
     return Version(timestamp, region)
 
 
-def older_than_condition(version: Version) -> dict[str, Any]:
+def trusted(version: Version | None, horizon_ms: int) -> Version:
+    """`version`, unless it is missing or further ahead than `horizon_ms` (this function's
+    clock plus the allowed skew): such a version was stamped by a clock gone wrong, and counts
+    as older than any real one, so it can't freeze the item it is on."""
+    if version is None or version.timestamp > horizon_ms:
+        return UNVERSIONED
+    return version
+
+
+def older_than_condition(version: Version, horizon_ms: int | None = None) -> dict[str, Any]:
     """ConditionExpression parameters that hold when the stored item is older than `version`.
 
     True for a missing item and for an item that was never stamped, so an incoming
-    change always beats them.
+    change always beats them; with `horizon_ms`, also for an item stamped beyond it
+    (see trusted).
     """
+    condition = (
+        "attribute_not_exists(#vts) OR #vts < :vts"
+        " OR (#vts = :vts AND (attribute_not_exists(#vreg) OR #vreg < :vreg))"
+    )
+    values = {":vts": {"N": str(version.timestamp)}, ":vreg": {"S": version.region}}
+    if horizon_ms is not None:
+        condition += " OR #vts > :vhorizon"
+        values[":vhorizon"] = {"N": str(horizon_ms)}
     return {
-        "ConditionExpression": (
-            "attribute_not_exists(#vts) OR #vts < :vts"
-            " OR (#vts = :vts AND (attribute_not_exists(#vreg) OR #vreg < :vreg))"
-        ),
+        "ConditionExpression": condition,
         "ExpressionAttributeNames": {"#vts": TIMESTAMP_ATTR, "#vreg": REGION_ATTR},
-        "ExpressionAttributeValues": {
-            ":vts": {"N": str(version.timestamp)},
-            ":vreg": {"S": version.region},
-        },
+        "ExpressionAttributeValues": values,
     }
 
 

@@ -9,18 +9,32 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import hashlib
 import json
 import re
+import zlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from replication.signing import BadSignature, Signature, SigningKeys
 from replication.versions import Version, from_wire
 
 FORMAT = "ddb-replication"
 WIRE_VERSION = 1
 PUT: Literal["PUT"] = "PUT"
 DELETE: Literal["DELETE"] = "DELETE"
+# A region's proof of life, sent every minute through the whole path; it changes no item.
+HEARTBEAT: Literal["HEARTBEAT"] = "HEARTBEAT"
+OPS = (PUT, DELETE, HEARTBEAT)
+
+# Kinesis takes a record of at most 1 MiB, data and partition key together.
+MAX_RECORD_BYTES = 1024 * 1024
+# A DynamoDB item is at most 400 KB, and JSON escaping can grow it six-fold (control
+# characters become \u00XX): no honest change decompresses to more than this.
+MAX_DECOMPRESSED_BYTES = 4 * 1024 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+_SIG_FIELD = b',"sig":'
 
 # DynamoDB nests documents at most 32 levels deep.
 MAX_DEPTH = 32
@@ -37,7 +51,7 @@ class Change:
     """One change to one item, as shipped from the region where it was made."""
 
     table: str  # the table the change was made in (mapped to a local table on arrival)
-    op: Literal["PUT", "DELETE"]
+    op: Literal["PUT", "DELETE", "HEARTBEAT"]
     keys: dict[str, Any]  # typed key attributes
     version: Version
     origin: str  # the region where the change was made
@@ -54,9 +68,22 @@ def key_id(table: str, keys: dict[str, Any]) -> str:
     return json.dumps([table, keys], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def heartbeat(region: str, now_ms: int) -> Change:
+    return Change(
+        table="",
+        op=HEARTBEAT,
+        keys={},
+        version=Version(now_ms, region),
+        origin=region,
+        stream_ts_ms=now_ms,
+        event_id=f"heartbeat-{region}-{now_ms}",
+    )
+
+
 def partition_key(change: Change) -> str:
     """Kinesis partition key: one key per item, so its changes stay in order on one shard."""
-    return hashlib.sha256(change.key_id().encode()).hexdigest()
+    identity = f"heartbeat#{change.origin}" if change.op == HEARTBEAT else change.key_id()
+    return hashlib.sha256(identity.encode()).hexdigest()
 
 
 def encode(change: Change) -> bytes:
@@ -88,10 +115,10 @@ def decode(data: bytes) -> Change:
     if type(doc.get("v")) is not int or doc["v"] != WIRE_VERSION:
         raise MalformedChange(f"unsupported wire version {doc.get('v')!r}")
     table, op, origin = doc.get("table"), doc.get("op"), doc.get("origin")
-    if not isinstance(table, str) or not table:
+    if not isinstance(table, str) or not (table or op == HEARTBEAT):
         raise MalformedChange("table must be a non-empty string")
-    if op not in (PUT, DELETE):
-        raise MalformedChange(f"op must be PUT or DELETE, not {op!r}")
+    if op not in OPS:
+        raise MalformedChange(f"op must be one of {', '.join(OPS)}, not {op!r}")
     if not isinstance(origin, str) or not origin:
         raise MalformedChange("origin must be a non-empty string")
     try:
@@ -102,7 +129,12 @@ def decode(data: bytes) -> Change:
     if isinstance(stream_ts, bool) or not isinstance(stream_ts, int):
         raise MalformedChange("stream_ts_ms must be a whole number")
     keys = doc.get("keys")
-    validate_keys(keys)
+    if op == HEARTBEAT:
+        if keys not in (None, {}) or table or "item" in doc:
+            raise MalformedChange("a HEARTBEAT carries no table, keys or item")
+        keys = {}
+    else:
+        validate_keys(keys)
     item = doc.get("item")
     if op == PUT:
         validate_item(item)
@@ -120,6 +152,78 @@ def decode(data: bytes) -> Change:
         item=item if op == PUT else None,
         event_id=event_id if isinstance(event_id, str) else "",
     )
+
+
+# -- records: signed, and compressed when they would not fit otherwise ------------------------
+
+
+class ChangeTooLarge(ValueError):
+    """Even compressed, the change does not fit in a Kinesis record."""
+
+
+@dataclass(frozen=True)
+class Received:
+    """A record as it arrived: the change, its signature (None if unsigned), and the exact
+    bytes the signature covers."""
+
+    change: Change
+    signature: Signature | None
+    payload: bytes
+
+
+def pack(change: Change, keys: SigningKeys | None) -> bytes:
+    """The Kinesis record data for a change: its document, signed with the ring's current key
+    (unsigned without one), and gzip-compressed if it would not fit a record otherwise."""
+    data = seal(encode(change), keys) if keys is not None else encode(change)
+    room = MAX_RECORD_BYTES - len(partition_key(change))
+    if len(data) <= room:
+        return data
+    compressed = gzip.compress(data, compresslevel=9, mtime=0)
+    if len(compressed) > room:
+        raise ChangeTooLarge(
+            f"the change is {len(data)} bytes ({len(compressed)} compressed), over Kinesis' "
+            f"{MAX_RECORD_BYTES}-byte record limit"
+        )
+    return compressed
+
+
+def seal(payload: bytes, keys: SigningKeys) -> bytes:
+    """The document with `"sig": {...}` appended as its last member, over the bytes before."""
+    signature = json.dumps(keys.sign(payload).to_wire(), separators=(",", ":")).encode()
+    return payload[:-1] + _SIG_FIELD + signature + b"}"
+
+
+def unpack(data: bytes) -> Received:
+    """Decompress (bounded), split off the signature, and decode a record's data; raises
+    MalformedChange on anything that isn't a well-formed change, BadSignature on a mangled
+    signature (whether it verifies is the caller's to check)."""
+    if data[:2] == _GZIP_MAGIC:
+        data = _gunzip(data)
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedChange(f"not JSON: {exc}") from None
+    if not isinstance(doc, dict) or "sig" not in doc:
+        return Received(decode(data), None, data)
+    signature = Signature.from_wire(doc["sig"])  # BadSignature: forged or mangled
+    suffix = _SIG_FIELD + json.dumps(signature.to_wire(), separators=(",", ":")).encode() + b"}"
+    if not data.endswith(suffix):
+        raise BadSignature("sig is not the document's last member, as senders write it")
+    payload = data[: -len(suffix)] + b"}"
+    return Received(decode(payload), signature, payload)
+
+
+def _gunzip(data: bytes) -> bytes:
+    inflater = zlib.decompressobj(wbits=31)  # gzip framing
+    try:
+        out = inflater.decompress(data, MAX_DECOMPRESSED_BYTES)
+    except zlib.error as exc:
+        raise MalformedChange(f"not gzip: {exc}") from None
+    if inflater.unconsumed_tail:
+        raise MalformedChange(f"decompresses to more than {MAX_DECOMPRESSED_BYTES} bytes")
+    if not inflater.eof or inflater.unused_data:
+        raise MalformedChange("gzip data is truncated or followed by more data")
+    return out
 
 
 def validate_keys(keys: Any) -> None:
