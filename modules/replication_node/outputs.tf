@@ -19,8 +19,8 @@ output "peer_writer_user_name" {
 }
 
 output "peer_credentials_parameters" {
-  description = "The parameters holding the peer's writer keys, for tools/peer_keys.py."
-  value       = { for part, parameter in aws_ssm_parameter.peer_keys : part => parameter.name }
+  description = "Where the sender reads the peer's writer keys, which tools/peer_keys.py creates (Terraform doesn't)."
+  value       = { for part in ["AccessKey", "SecretKey"] : part => "${var.peer_credentials_prefix}${part}" }
 }
 
 output "table_names" {

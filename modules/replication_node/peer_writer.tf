@@ -2,6 +2,12 @@
 # aws-cn and aws share no identity, so a role can't be assumed across the border. The user can
 # put records into this one stream and do nothing else. Its access key is created outside
 # Terraform (README: "Deploying"), so no secret ever enters the state.
+#
+# Nor does Terraform create the Parameter Store entries the peer's key is stored in, here or on
+# the other side: the provider reads a parameter's value back into state on every refresh, so a
+# parameter Terraform managed would carry the SecretKey into terraform.tfstate as soon as
+# tools/peer_keys.py stored it. The tools create and own every secret value (upgrades.tf lets a
+# deployment that applied the older form forget those parameters without deleting them).
 resource "aws_iam_group" "peer_writer" {
   name = var.peer_writer_name
 }
@@ -33,25 +39,4 @@ resource "aws_iam_user" "peer_writer" {
 resource "aws_iam_user_group_membership" "peer_writer" {
   user   = aws_iam_user.peer_writer.name
   groups = [aws_iam_group.peer_writer.name]
-}
-
-# The peer's writer keys, which this region's sender uses. Terraform creates the parameters
-# with a placeholder and never looks at their values again; tools/peer_keys.py sets them.
-resource "aws_ssm_parameter" "peer_keys" {
-  for_each = toset(["AccessKey", "SecretKey"])
-
-  name        = "${var.peer_credentials_prefix}${each.key}"
-  description = "${each.key} of the ${var.peer_region} writer user; set with tools/peer_keys.py"
-  type        = "SecureString"
-  key_id      = aws_kms_key.node.arn
-  value       = local.peer_key_placeholder
-
-  lifecycle {
-    ignore_changes = [value]
-  }
-}
-
-locals {
-  # Not a secret: what the parameters hold until tools/peer_keys.py stores the real keys.
-  peer_key_placeholder = "unset: run tools/peer_keys.py"
 }

@@ -12,15 +12,18 @@ old form forgets the parameters on upgrade without deleting them.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
 import secrets
+import shutil
+import string
 from pathlib import Path
 
 import pytest
 
-from tests.terraform.harness import Terraform
+from tests.terraform.harness import REPO, Terraform, repository_copy
 from tests.terraform.stub_aws_provider import ACCOUNT_STATE_ENV, AccountStore
 
 pytestmark = pytest.mark.skipif(
@@ -29,6 +32,8 @@ pytestmark = pytest.mark.skipif(
     "doesn't read",
 )
 
+DEFAULTS = json.loads((REPO / "defaults.json").read_text())
+ENVS = ("cn-north-1", "ap-southeast-1")
 PLACEHOLDER = "unset: run tools/peer_keys.py"
 PARAMETER = "/DDBReplication/TableSG/SecretKey"
 
@@ -177,3 +182,129 @@ def test_a_parameter_needs_exactly_one_value(terraform, tmp_path):
     result = terraform.run("validate", "-no-color", cwd=root)
     assert result.returncode != 0
     assert "one of `insecure_value,value,value_wo` must be specified" in result.stderr
+
+
+# ------------------------------------------------------------------------------- the environments
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory) -> Path:
+    return repository_copy(tmp_path_factory.mktemp("secrets") / "repository")
+
+
+def environment(repository: Path, tmp_path: Path, name: str) -> Path:
+    """A copy of the repository one test may apply and change: the environment's directory."""
+    return shutil.copytree(repository, tmp_path / "repository") / "envs" / name
+
+
+def store_the_keys(account: AccountStore, region: str) -> list[str]:
+    """What an operator stores out of band in `region`, as tools/peer_keys.py and the signing
+    key tool do: the peer writer's key pair and the signing key ring. The secrets, returned."""
+    prefix = DEFAULTS["regions"][region]["peer_credentials_prefix"]
+    access_key_id = "AKIA" + "".join(secrets.choice(string.ascii_uppercase) for _ in range(16))
+    secret_key = secret()
+    signing_key = base64.b64encode(secrets.token_bytes(32)).decode()
+    ring = json.dumps({"current": "k1", "keys": {"k1": signing_key}})
+    account.put_parameter(
+        region, f"{prefix}AccessKey", access_key_id, key_id="alias/ddb-replication"
+    )
+    account.put_parameter(region, f"{prefix}SecretKey", secret_key, key_id="alias/ddb-replication")
+    account.put_parameter(
+        region, DEFAULTS["signing_keys_parameter"], ring, key_id="alias/ddb-replication"
+    )
+    return [access_key_id, secret_key, signing_key]
+
+
+def managed_types(directory: Path) -> set[str]:
+    state = json.loads((directory / "terraform.tfstate").read_text())
+    return {r["type"] for r in state["resources"] if r["mode"] == "managed"}
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_an_environment_keeps_the_keys_out_of_state_and_plan(terraform, repository, tmp_path, name):
+    store = tmp_path / "account.json"
+    tf = with_account(terraform, store)
+    directory = environment(repository, tmp_path, name)
+    run(tf, directory, "init")
+    run(tf, directory, "apply", "-auto-approve")
+    kept_secrets = store_the_keys(AccountStore(store), name)
+
+    run(tf, directory, "apply", "-refresh-only", "-auto-approve")
+    run(tf, directory, "plan", "-out=tfplan")
+    kept = everything_terraform_keeps(tf, directory) + run(tf, directory, "show", "-json", "tfplan")
+
+    for value in kept_secrets:
+        assert value not in kept
+    assert "aws_ssm_parameter" not in managed_types(directory)
+    # The outputs still name the parameters, for the tools.
+    outputs = json.loads(run(tf, directory, "output", "-json"))
+    prefix = DEFAULTS["regions"][name]["peer_credentials_prefix"]
+    assert outputs["peer_credentials_parameters"]["value"] == {
+        "AccessKey": f"{prefix}AccessKey",
+        "SecretKey": f"{prefix}SecretKey",
+    }
+
+
+# What modules/replication_node/peer_writer.tf declared before the tools owned every secret.
+OLD_PEER_KEYS = """
+resource "aws_ssm_parameter" "peer_keys" {
+  for_each = toset(["AccessKey", "SecretKey"])
+
+  name        = "${var.peer_credentials_prefix}${each.key}"
+  description = "${each.key} of the ${var.peer_region} writer user; set with tools/peer_keys.py"
+  type        = "SecureString"
+  key_id      = aws_kms_key.node.arn
+  value       = "unset: run tools/peer_keys.py"
+
+  lifecycle {
+    ignore_changes = [value]
+  }
+}
+"""
+
+
+def test_upgrading_forgets_the_old_parameters_without_deleting_them(
+    terraform, repository, tmp_path
+):
+    name = "cn-north-1"
+    store = tmp_path / "account.json"
+    tf = with_account(terraform, store)
+    directory = environment(repository, tmp_path, name)
+    module = directory.parent.parent / "modules" / "replication_node"
+    upgrades = module / "upgrades.tf"
+    current = upgrades.read_text()
+
+    # A deployment of the older release: the module created the parameters.
+    upgrades.unlink()
+    (module / "old_peer_keys.tf").write_text(OLD_PEER_KEYS)
+    run(tf, directory, "init")
+    run(tf, directory, "apply", "-auto-approve")
+    account = AccountStore(store)
+    kept_secrets = store_the_keys(account, name)
+    run(tf, directory, "apply", "-refresh-only", "-auto-approve")
+    assert kept_secrets[1] in (directory / "terraform.tfstate").read_text()  # the leak
+    prefix = DEFAULTS["regions"][name]["peer_credentials_prefix"]
+    before = {
+        part: account.parameter(name, f"{prefix}{part}") for part in ("AccessKey", "SecretKey")
+    }
+
+    # The upgrade.
+    (module / "old_peer_keys.tf").unlink()
+    upgrades.write_text(current)
+    output = run(tf, directory, "apply", "-auto-approve")
+
+    assert "will no longer be managed by Terraform" in output
+    assert "0 destroyed" in output
+    assert "aws_ssm_parameter" not in managed_types(directory)
+    kept = everything_terraform_keeps(tf, directory)
+    for value in kept_secrets:
+        assert value not in kept
+    # Still in the account, untouched: the sender keeps working.
+    after = {
+        part: account.parameter(name, f"{prefix}{part}") for part in ("AccessKey", "SecretKey")
+    }
+    assert after == before
+    assert after["SecretKey"]["value"] == kept_secrets[1]
+    # The state Terraform kept from before the upgrade still holds the secret, which is why the
+    # README has the key rotated and old state versions purged.
+    assert kept_secrets[1] in (directory / "terraform.tfstate.backup").read_text()
