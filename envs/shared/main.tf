@@ -29,6 +29,10 @@ module "node" {
   peer_proxy_url          = var.peer_proxy_url
   peer_endpoint_url       = var.peer_endpoint_url
 
+  signing_keys_parameter  = coalesce(var.signing_keys_parameter, local.defaults.signing_keys_parameter)
+  max_clock_skew_seconds  = var.max_clock_skew_seconds
+  accept_unsigned_changes = var.accept_unsigned_changes
+
   replication_stream_name        = local.names.replication_stream
   replication_stream_shard_count = var.replication_stream_shard_count
   stats_table_name               = local.names.stats_table

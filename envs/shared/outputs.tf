@@ -21,6 +21,11 @@ output "peer_credentials_parameters" {
   value       = module.node.peer_credentials_parameters
 }
 
+output "signing_keys_parameter" {
+  description = "Where both functions read the change-signing key ring (create it with tools/signing_keys.py init)."
+  value       = module.node.signing_keys_parameter
+}
+
 output "proxy_url" {
   description = "The peer's peer_proxy_url, when this region runs the proxy."
   value       = var.proxy == null ? null : module.proxy[0].proxy_url

@@ -45,6 +45,32 @@ variable "peer_endpoint_url" {
   default     = null
 }
 
+variable "signing_keys_parameter" {
+  description = "Parameter Store name of the change-signing key ring, the same in both regions. Null: defaults.json's signing_keys_parameter."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.signing_keys_parameter == null || can(regex("^(/[a-zA-Z0-9_.-]+)+$", var.signing_keys_parameter))
+    error_message = "signing_keys_parameter must be a Parameter Store path such as /DDBReplication/SigningKeys (starting with \"/\", not ending with one)."
+  }
+}
+
+variable "max_clock_skew_seconds" {
+  description = "How far ahead of the functions' clocks a version may be, in seconds (see modules/replication_node). Null: the module's 300."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.max_clock_skew_seconds == null || try(var.max_clock_skew_seconds >= 1 && floor(var.max_clock_skew_seconds) == var.max_clock_skew_seconds, false)
+    error_message = "max_clock_skew_seconds must be a whole number of seconds, at least 1."
+  }
+}
+
+variable "accept_unsigned_changes" {
+  description = "Let the replicator apply unsigned changes: only during a rolling upgrade from a release whose senders did not sign. Turn it off once both regions are upgraded."
+  type        = bool
+  default     = false
+}
+
 variable "replication_stream_shard_count" {
   description = "Shards of this region's replication stream. Null: on-demand."
   type        = number

@@ -10,15 +10,22 @@ locals {
         TOMBSTONE_TABLE         = aws_dynamodb_table.bookkeeping["tombstones"].name
         FAILURE_QUEUE_URL       = aws_sqs_queue.failures["sender"].url
         TTL_DELETES             = var.ttl_deletes
+        SIGNING_KEYS_PARAMETER  = var.signing_keys_parameter
+        MAX_CLOCK_SKEW_SECONDS  = tostring(var.max_clock_skew_seconds)
       },
       var.peer_endpoint_url == null ? {} : { PEER_ENDPOINT_URL = var.peer_endpoint_url },
       var.peer_proxy_url == null ? {} : { PEER_PROXY_URL = var.peer_proxy_url },
     )
+    # PEER_REGION: the only origin the replicator accepts a change from.
     replicator = {
-      TABLE_MAP         = jsonencode(var.table_map)
-      STATS_TABLE       = aws_dynamodb_table.bookkeeping["stats"].name
-      TOMBSTONE_TABLE   = aws_dynamodb_table.bookkeeping["tombstones"].name
-      FAILURE_QUEUE_URL = aws_sqs_queue.failures["replicator"].url
+      PEER_REGION             = var.peer_region
+      TABLE_MAP               = jsonencode(var.table_map)
+      STATS_TABLE             = aws_dynamodb_table.bookkeeping["stats"].name
+      TOMBSTONE_TABLE         = aws_dynamodb_table.bookkeeping["tombstones"].name
+      FAILURE_QUEUE_URL       = aws_sqs_queue.failures["replicator"].url
+      SIGNING_KEYS_PARAMETER  = var.signing_keys_parameter
+      MAX_CLOCK_SKEW_SECONDS  = tostring(var.max_clock_skew_seconds)
+      ACCEPT_UNSIGNED_CHANGES = tostring(var.accept_unsigned_changes)
     }
   }
   in_vpc = length(var.vpc_subnet_ids) > 0

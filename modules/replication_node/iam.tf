@@ -26,11 +26,13 @@ resource "aws_iam_role" "function" {
 locals {
   table_arns = [for table in aws_dynamodb_table.replicated : table.arn]
 
-  # What both functions do: record and read tombstones, send poison records and failed
-  # batches to their queue, use the node's key (Decrypt: streams and SecureStrings;
-  # GenerateDataKey: the encrypted queue), write their logs.
+  # What both functions do: read the change-signing keys (the sender signs, the replicator
+  # verifies), record and read tombstones, send poison records and failed batches to their
+  # queue, use the node's key (Decrypt: streams and SecureStrings; GenerateDataKey: the
+  # encrypted queue), write their logs.
   shared_statements = {
     for function in keys(local.functions) : function => [
+      { sid = "ReadTheSigningKeys", actions = ["ssm:GetParameter"], resources = ["${local.arn_prefix.ssm}:parameter${var.signing_keys_parameter}"] },
       { sid = "Tombstones", actions = ["dynamodb:BatchGetItem", "dynamodb:PutItem"], resources = [aws_dynamodb_table.bookkeeping["tombstones"].arn] },
       { sid = "ReportFailures", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.failures[function].arn] },
       { sid = "UseTheNodesKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], resources = [aws_kms_key.node.arn] },

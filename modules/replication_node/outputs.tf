@@ -23,6 +23,11 @@ output "peer_credentials_parameters" {
   value       = { for part in ["AccessKey", "SecretKey"] : part => "${var.peer_credentials_prefix}${part}" }
 }
 
+output "signing_keys_parameter" {
+  description = "Where both functions read the change-signing key ring, which tools/signing_keys.py creates (Terraform doesn't)."
+  value       = var.signing_keys_parameter
+}
+
 output "table_names" {
   description = "The replicated tables in this region."
   value       = keys(aws_dynamodb_table.replicated)

@@ -62,6 +62,33 @@ variable "peer_credentials_prefix" {
   }
 }
 
+variable "signing_keys_parameter" {
+  description = "Parameter Store name of the change-signing key ring (defaults.json's signing_keys_parameter), the same in both regions. The sender signs every change with it and the replicator verifies; tools/signing_keys.py creates it, never Terraform."
+  type        = string
+  validation {
+    condition     = can(regex("^(/[a-zA-Z0-9_.-]+)+$", var.signing_keys_parameter))
+    error_message = "signing_keys_parameter must be a Parameter Store path such as /DDBReplication/SigningKeys (starting with \"/\", not ending with one)."
+  }
+}
+
+variable "max_clock_skew_seconds" {
+  description = "How far ahead of a function's clock a version may be. The replicator rejects a change stamped further ahead (RejectedFutureVersion); the sender ships a local write stamped further ahead at a clamped version (FutureVersionsClamped)."
+  type        = number
+  default     = 300
+  nullable    = false
+  validation {
+    condition     = var.max_clock_skew_seconds >= 1 && floor(var.max_clock_skew_seconds) == var.max_clock_skew_seconds
+    error_message = "max_clock_skew_seconds must be a whole number of seconds, at least 1."
+  }
+}
+
+variable "accept_unsigned_changes" {
+  description = "Let the replicator apply changes that carry no signature (counted, not rejected). Only for a rolling upgrade from a release whose senders did not sign; turn it off once both regions run this release."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "peer_endpoint_url" {
   description = "Override of the peer's Kinesis endpoint (e.g. a VPC endpoint's DNS name). Null: the public endpoint of peer_region."
   type        = string

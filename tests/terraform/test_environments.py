@@ -181,6 +181,8 @@ def test_functions_get_the_environment_their_settings_read(applied, name):
         "TOMBSTONE_TABLE",
         "FAILURE_QUEUE_URL",
         "TTL_DELETES",
+        "SIGNING_KEYS_PARAMETER",
+        "MAX_CLOCK_SKEW_SECONDS",
     }
     assert sender_env["variables"]["PEER_REGION"] == names["peer_region"]
     assert sender_env["variables"]["PEER_STREAM_NAME"] == names["peer_replication_stream"]
@@ -189,11 +191,21 @@ def test_functions_get_the_environment_their_settings_read(applied, name):
     assert json.loads(replicator_env["variables"]["TABLE_MAP"]) == names["table_map"]
     assert replicator_env["variables"]["STATS_TABLE"] == names["stats_table"]
     assert set(replicator_env["variables"]) == {
+        "PEER_REGION",
         "TABLE_MAP",
         "STATS_TABLE",
         "TOMBSTONE_TABLE",
         "FAILURE_QUEUE_URL",
+        "SIGNING_KEYS_PARAMETER",
+        "MAX_CLOCK_SKEW_SECONDS",
+        "ACCEPT_UNSIGNED_CHANGES",
     }
+    # The replicator accepts changes from the peer only; both sign and verify with one ring.
+    assert replicator_env["variables"]["PEER_REGION"] == names["peer_region"]
+    for variables in (sender_env["variables"], replicator_env["variables"]):
+        assert variables["SIGNING_KEYS_PARAMETER"] == defaults["signing_keys_parameter"]
+        assert variables["MAX_CLOCK_SKEW_SECONDS"] == "300"
+    assert replicator_env["variables"]["ACCEPT_UNSIGNED_CHANGES"] == "false"
     assert sender["tracing_config"] == [{"mode": "PassThrough"}]
     assert sender.get("vpc_config") in (None, [])
 
@@ -238,6 +250,7 @@ def test_two_tables_share_one_sender_stream_and_replicator(plan, name):
 
 
 SENDER_ACTIONS = {
+    "ReadTheSigningKeys": ["ssm:GetParameter"],
     "ReadTheTablesStreams": [
         "dynamodb:DescribeStream",
         "dynamodb:GetRecords",
@@ -267,6 +280,7 @@ REPLICATOR_ACTIONS = {
     ],
     "ApplyChanges": ["dynamodb:DeleteItem", "dynamodb:PutItem"],
     "CountProgress": ["dynamodb:UpdateItem"],
+    "ReadTheSigningKeys": ["ssm:GetParameter"],
     "Tombstones": ["dynamodb:BatchGetItem", "dynamodb:PutItem"],
     "ReportFailures": ["sqs:SendMessage"],
     "UseTheNodesKey": ["kms:Decrypt", "kms:GenerateDataKey"],
@@ -295,6 +309,11 @@ def test_each_function_may_do_exactly_what_its_code_does(applied, name):
         "peer_credentials_prefix"
     ]
     assert keys["Resource"].endswith(f":parameter{prefix}*")
+    # Both read the one parameter holding the signing keys, and no other with GetParameter.
+    signing = json.loads((REPO / "defaults.json").read_text())["signing_keys_parameter"]
+    for policy in policies.values():
+        [ring] = [s for s in json.loads(policy)["Statement"] if s["Sid"] == "ReadTheSigningKeys"]
+        assert ring["Resource"] == (f"arn:{ENVS[name]}:ssm:{name}:123456789012:parameter{signing}")
 
 
 @pytest.mark.parametrize("name", ENVS)
@@ -393,6 +412,42 @@ def test_a_zip_built_for_another_architecture_is_refused(terraform, scratch_env)
 def test_a_table_map_naming_an_unknown_table_is_refused(terraform, scratch_env):
     message = plan_error(terraform, scratch_env, "-var", 'table_map={"user-sg" = "users"}')
     assert "Every table_map value must be one of this node's tables (user-cn)." in message
+
+
+def test_signing_settings_can_be_set_from_tfvars(terraform, scratch_env):
+    result = terraform.run(
+        "plan",
+        "-no-color",
+        "-out=tfplan",
+        "-var=max_clock_skew_seconds=60",
+        "-var=accept_unsigned_changes=true",
+        "-var=signing_keys_parameter=/Other/Ring",
+        cwd=scratch_env,
+    )
+    assert result.returncode == 0, result.stderr
+    planned = json.loads(terraform.run("show", "-json", "tfplan", cwd=scratch_env).stdout)
+    functions = {
+        r["index"]: r["values"]["environment"][0]["variables"]
+        for r in planned["planned_values"]["root_module"]["child_modules"][0]["resources"]
+        if r["type"] == "aws_lambda_function"
+    }
+    for variables in functions.values():
+        assert variables["MAX_CLOCK_SKEW_SECONDS"] == "60"
+        assert variables["SIGNING_KEYS_PARAMETER"] == "/Other/Ring"
+    assert functions["replicator"]["ACCEPT_UNSIGNED_CHANGES"] == "true"
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("max_clock_skew_seconds=0", "max_clock_skew_seconds must be a whole number of seconds"),
+        ("max_clock_skew_seconds=1.5", "max_clock_skew_seconds must be a whole number of seconds"),
+        ("signing_keys_parameter=SigningKeys", "signing_keys_parameter must be a Parameter Store"),
+        ("signing_keys_parameter=/Ring/", "signing_keys_parameter must be a Parameter Store"),
+    ],
+)
+def test_signing_settings_are_validated(terraform, scratch_env, setting, message):
+    assert message in plan_error(terraform, scratch_env, f"-var={setting}")
 
 
 def test_vpc_subnets_without_security_groups_are_refused(terraform, scratch_env):
