@@ -211,6 +211,17 @@ def test_functions_get_the_environment_their_settings_read(applied, name):
 
 
 @pytest.mark.parametrize("name", ENVS)
+def test_failure_queues_take_the_largest_report_the_functions_send(plan, name):
+    # The engine sizes each failure report, in UTF-8 bytes, to fit this limit exactly.
+    from replication.failures import QUEUE_MAX_MESSAGE_BYTES
+
+    planned = resources(plan(name, "defaults"))
+    for function in ("sender", "replicator"):
+        queue = planned[f'module.node.aws_sqs_queue.failures["{function}"]']
+        assert queue["max_message_size"] == QUEUE_MAX_MESSAGE_BYTES
+
+
+@pytest.mark.parametrize("name", ENVS)
 def test_proxy_and_vpc_options(plan, name):
     planned = resources(plan(name, "proxy-vpc"))
     for function in ("sender", "replicator"):
