@@ -33,12 +33,13 @@ module "node" {
   max_clock_skew_seconds  = var.max_clock_skew_seconds
   accept_unsigned_changes = var.accept_unsigned_changes
 
-  replication_stream_name        = local.names.replication_stream
-  replication_stream_shard_count = var.replication_stream_shard_count
-  stats_table_name               = local.names.stats_table
-  tombstone_table_name           = local.names.tombstone_table
-  sender_failure_queue_name      = local.names.sender_failure_queue
-  replicator_failure_queue_name  = local.names.replicator_failure_queue
+  replication_stream_name            = local.names.replication_stream
+  replication_stream_shard_count     = var.replication_stream_shard_count
+  replication_stream_retention_hours = var.replication_stream_retention_hours
+  stats_table_name                   = local.names.stats_table
+  tombstone_table_name               = local.names.tombstone_table
+  sender_failure_queue_name          = local.names.sender_failure_queue
+  replicator_failure_queue_name      = local.names.replicator_failure_queue
 
   dist_dir            = coalesce(var.dist_dir, "../../dist")
   lambda_source_dir   = "../../lambda"

@@ -77,6 +77,16 @@ variable "replication_stream_shard_count" {
   default     = null
 }
 
+variable "replication_stream_retention_hours" {
+  description = "How long this region's replication stream keeps records, 24 to 8760 hours. Null: the module's 72."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.replication_stream_retention_hours == null || try(var.replication_stream_retention_hours >= 24 && var.replication_stream_retention_hours <= 8760 && floor(var.replication_stream_retention_hours) == var.replication_stream_retention_hours, false)
+    error_message = "replication_stream_retention_hours must be a whole number from 24 to 8760 (365 days)."
+  }
+}
+
 variable "dist_dir" {
   description = "Where tools/build_lambdas.py wrote the zips. Null: the repository's dist/."
   type        = string

@@ -125,9 +125,14 @@ variable "replication_stream_shard_count" {
 }
 
 variable "replication_stream_retention_hours" {
-  description = "How long the replication stream keeps records (24 to 8760)."
+  description = "How long the replication stream keeps records, 24 to 8760 hours. The default, 72, outlasts a replicator broken over a long weekend: its mapping gives up on records after a day, and tools/ops.py redrive can replay them only while the stream still holds them. Beyond 24 hours, retention is billed extra (README)."
   type        = number
-  default     = 24
+  default     = 72
+  nullable    = false
+  validation {
+    condition     = var.replication_stream_retention_hours >= 24 && var.replication_stream_retention_hours <= 8760 && floor(var.replication_stream_retention_hours) == var.replication_stream_retention_hours
+    error_message = "replication_stream_retention_hours must be a whole number from 24 to 8760 (365 days)."
+  }
 }
 
 variable "stats_table_name" {

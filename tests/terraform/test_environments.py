@@ -222,6 +222,19 @@ def test_failure_queues_take_the_largest_report_the_functions_send(plan, name):
 
 
 @pytest.mark.parametrize("name", ENVS)
+def test_the_replication_stream_outlasts_a_long_weekend(plan, name):
+    stream = resources(plan(name, "defaults"))["module.node.aws_kinesis_stream.replication"]
+    assert stream["retention_period"] == 72
+    assert stream["encryption_type"] == "KMS"
+
+
+@pytest.mark.parametrize("hours", ["23", "8761", "48.5"])
+def test_stream_retention_outside_what_kinesis_keeps_is_refused(terraform, scratch_env, hours):
+    message = plan_error(terraform, scratch_env, f"-var=replication_stream_retention_hours={hours}")
+    assert "replication_stream_retention_hours must be a whole number from 24 to 8760" in message
+
+
+@pytest.mark.parametrize("name", ENVS)
 def test_proxy_and_vpc_options(plan, name):
     planned = resources(plan(name, "proxy-vpc"))
     for function in ("sender", "replicator"):
