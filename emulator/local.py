@@ -161,7 +161,7 @@ class HeartbeatSchedule:
                 target=self._invoke, args=(region,), name=f"heartbeat-{region}", daemon=True
             )
             self._running[region] = thread
-        thread.start()
+            thread.start()  # under the lock, so paused() never sees a thread not yet started
 
     def _invoke(self, region: str) -> None:
         try:
