@@ -1,9 +1,19 @@
 """status: per region, what its replicator has applied (the stats table), what waits in its
-failure queues, the latest replication lag, and whether it keeps up.
+failure queues, the latest replication lag, the peer's latest heartbeat, and whether it keeps up.
 
 A region keeps up when its replicator applied a batch recently or has nothing to do, its
-latest lag is under the threshold, and both its failure queues are empty. Where CloudWatch
-has them, the functions' iterator ages over the last 15 minutes are shown too.
+latest lag is under the threshold, both its failure queues are empty, and the peer's latest
+heartbeat is recent. Where CloudWatch has them, the functions' iterator ages over the last 15
+minutes are shown too.
+
+Heartbeats: each region's sender ships one every minute (an EventBridge schedule) through the
+whole path, signed, with the peer's keys, over the link; the receiving replicator records it
+in its stats table as heartbeat#<origin> (sent_at on the origin's clock, received_at on its
+own). So the peer's heartbeat in this region's table says the direction peer -> here works,
+and this region's in the peer's table the other. Its age is counted from when it was sent, so
+a backlog shows as well as a cut. A table that has never seen a heartbeat is given the
+threshold from its creation to receive the first (a new deployment); after that, none is a
+problem.
 """
 
 from __future__ import annotations
@@ -15,13 +25,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from emulator.pipeline import scan_all
-from replication.stats import COUNTERS
+from replication.stats import COUNTERS, HEARTBEAT_PREFIX
+from tools import cli
 from tools.loader import STATS_KEY_PREFIX
 from tools.operations.context import Context
 from tools.operations.sides import Side
 
 SUMMARY = "replication counters, failure queues, lag and whether each region keeps up"
 DEFAULT_LAG_THRESHOLD_MS = 60_000
+DEFAULT_HEARTBEAT_THRESHOLD_S = 300.0  # five missed heartbeats, sent every minute
 DEFAULT_FUNCTIONS = {"sender": "ddb_send_to_kinesis", "replicator": "replicator_ddb"}
 
 
@@ -32,6 +44,7 @@ class RegionStatus:
     loaded: dict[str, int] = field(default_factory=dict)  # table -> load_items.py's counter
     queues: dict[str, int] = field(default_factory=dict)  # queue name -> messages waiting
     iterator_age_ms: dict[str, int | None] = field(default_factory=dict)  # function -> max
+    heartbeat: Heartbeat | None = None  # the peer's latest, as this region received it
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -45,26 +58,72 @@ class RegionStatus:
             "loaded": self.loaded,
             "failure_queues": self.queues,
             "iterator_age_ms": self.iterator_age_ms,
+            "heartbeat": self.heartbeat.to_json() if self.heartbeat else None,
             "keeping_up": self.keeping_up,
             "problems": self.problems,
         }
 
 
-def read_counters(side: Side) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
-    """The stats table's items: the replicator's per table, and the load generator's."""
+@dataclass
+class Heartbeat:
+    """The latest heartbeat one region received from the other: the direction origin -> to."""
+
+    origin: str
+    to: str
+    sent_at: int | None = None  # epoch ms, the origin's clock; None: none received yet
+    received_at: int | None = None  # epoch ms, the receiver's clock
+    age_s: float | None = None  # since it was sent
+    state: str = "ok"  # ok | late | missing | awaited (none yet, in a new deployment)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "from": self.origin,
+            "to": self.to,
+            "sent_at": self.sent_at,
+            "received_at": self.received_at,
+            "age_s": self.age_s,
+            "state": self.state,
+        }
+
+    def line(self) -> str:
+        where = f"heartbeat {self.origin} -> {self.to}"
+        if self.sent_at is None or self.received_at is None or self.age_s is None:
+            if self.state == "awaited":
+                return f"{where}: none yet (the first is due within a few minutes of deploying)"
+            return f"{where}: none received"
+        took = (self.received_at - self.sent_at) / 1000
+        return f"{where}: sent {_seconds(self.age_s)} ago, arrived after {took:.1f} s"
+
+
+def read_counters(
+    side: Side,
+) -> tuple[dict[str, dict[str, Any]], dict[str, int], dict[str, tuple[int, int]]]:
+    """The stats table's items: the replicator's per table, the load generator's, and the
+    heartbeats received (origin -> sent_at, received_at)."""
     counters: dict[str, dict[str, Any]] = {}
     loaded: dict[str, int] = {}
+    heartbeats: dict[str, tuple[int, int]] = {}
     for item in scan_all(side.client("dynamodb"), side.names.stats_table):
         key = item["PK"]["S"]
         if key.startswith(STATS_KEY_PREFIX):
             loaded[key[len(STATS_KEY_PREFIX) :]] = int(item.get("loaded", {}).get("N", 0))
+            continue
+        if key.startswith(HEARTBEAT_PREFIX):
+            sent, received = _number(item.get("sent_at")), _number(item.get("received_at"))
+            if sent is not None and received is not None:
+                heartbeats[key[len(HEARTBEAT_PREFIX) :]] = (sent, received)
             continue
         counters[key] = {
             **{name: int(item.get(name, {}).get("N", 0)) for name in (*COUNTERS, "batches")},
             "last_batch_at": _number(item.get("last_batch_at")),
             "last_lag_ms": _number(item.get("last_lag_ms")),
         }
-    return counters, loaded
+    return counters, loaded, heartbeats
+
+
+def _seconds(value: float) -> str:
+    """A number of seconds as precisely as it matters: tenths only below ten."""
+    return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"
 
 
 def _number(value: dict[str, str] | None) -> int | None:
@@ -104,16 +163,61 @@ def iterator_ages(side: Side, functions: dict[str, str]) -> dict[str, int | None
     return ages
 
 
+def heartbeat_status(
+    side: Side,
+    origin: str,
+    received: tuple[int, int] | None,
+    threshold_s: float,
+    now_ms: int,
+) -> tuple[Heartbeat, str | None]:
+    """The direction origin -> side.region: its latest heartbeat, and the problem if any."""
+    beat = Heartbeat(origin, side.region)
+    checks = (
+        f"check the link into {side.region}, {origin}'s keys for it (`peer_keys.py --region "
+        f"{origin} --check`), the signing keys (`signing_keys.py check --region {side.region}`), "
+        f"{origin}'s sender schedule (a heartbeat every minute), then `ops.py redrive --region "
+        f"{origin}`"
+    )
+    if received is None:
+        created = side.describe_table(side.names.stats_table).get("CreationDateTime")
+        table_age_s = now_ms / 1000 - created.timestamp() if created else None
+        if table_age_s is not None and table_age_s < threshold_s:
+            beat.state = "awaited"
+            return beat, None
+        beat.state = "missing"
+        return beat, (
+            f"no heartbeat from {origin} has arrived (if heartbeats were deployed only minutes "
+            f"ago, wait for the first): {checks}"
+        )
+    beat.sent_at, beat.received_at = received
+    beat.age_s = round(max(0, now_ms - beat.sent_at) / 1000, 1)
+    if beat.age_s <= threshold_s:
+        return beat, None
+    beat.state = "late"
+    return beat, (
+        f"the latest heartbeat from {origin} was sent {_seconds(beat.age_s)} ago (over "
+        f"{threshold_s:g} s): {checks}"
+    )
+
+
 def region_status(
     side: Side,
     lag_threshold_ms: int = DEFAULT_LAG_THRESHOLD_MS,
     functions: dict[str, str] = DEFAULT_FUNCTIONS,
     now_ms: int | None = None,
+    peer_region: str | None = None,
+    heartbeat_threshold_s: float = DEFAULT_HEARTBEAT_THRESHOLD_S,
 ) -> RegionStatus:
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    tables, loaded = read_counters(side)
+    tables, loaded, heartbeats = read_counters(side)
     status = RegionStatus(side.region, tables, loaded, queue_depths(side))
     status.iterator_age_ms = iterator_ages(side, functions)
+    origin = peer_region or side.names.peer_region
+    status.heartbeat, problem = heartbeat_status(
+        side, origin, heartbeats.get(origin), heartbeat_threshold_s, now_ms
+    )
+    if problem:
+        status.problems.append(problem)
     for queue, depth in status.queues.items():
         if depth:
             status.problems.append(
@@ -149,6 +253,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_LAG_THRESHOLD_MS,
         help="lag (and iterator age) above which a region is falling behind (default: %(default)s)",
     )
+    add(
+        "--heartbeat-threshold",
+        type=cli.positive_float,
+        default=DEFAULT_HEARTBEAT_THRESHOLD_S,
+        metavar="SECONDS",
+        help="age of the peer's latest heartbeat above which a direction needs attention "
+        "(default: %(default)g)",
+    )
     add("--sender-function", default=DEFAULT_FUNCTIONS["sender"], help="(default: %(default)s)")
     add(
         "--replicator-function",
@@ -161,8 +273,10 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     functions = {"sender": args.sender_function, "replicator": args.replicator_function}
     now_ms = int(time.time() * 1000)
     statuses = [
-        region_status(side, args.lag_threshold_ms, functions, now_ms)
-        for side in (ctx.here, ctx.peer)
+        region_status(
+            side, args.lag_threshold_ms, functions, now_ms, other.region, args.heartbeat_threshold
+        )
+        for side, other in ((ctx.here, ctx.peer), (ctx.peer, ctx.here))
     ]
     lines = []
     for status in statuses:
@@ -185,6 +299,8 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         ]
         if ages:
             lines.append("  iterator age (15 min max): " + ", ".join(ages))
+        if status.heartbeat:
+            lines.append("  " + status.heartbeat.line())
         lines.extend(f"  - {problem}" for problem in status.problems)
     ctx.emit({"regions": [s.to_json() for s in statuses]}, lines)
     return 0 if all(s.keeping_up for s in statuses) else 1
