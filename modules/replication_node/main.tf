@@ -18,6 +18,10 @@ data "aws_service_principal" "cloudwatch" {
   service_name = "cloudwatch"
 }
 
+data "aws_service_principal" "events" {
+  service_name = "events"
+}
+
 locals {
   partition = data.aws_partition.current.partition
   region    = data.aws_region.current.region

@@ -16,9 +16,19 @@ resource "aws_sns_topic_subscription" "alarm_emails" {
 locals {
   alarm_actions = concat([aws_sns_topic.alarms.arn], var.alarm_actions)
 
-  # Alarm name -> what it watches. Each fires when the statistic stays above the threshold
-  # for all of its evaluation periods.
-  alarms = merge(
+  # The replicator's refusals (EMF, namespace DynamoDBReplication, service=replicator): each is a
+  # change it will never apply, so one is worth a look. Metric -> what it means.
+  rejections = {
+    RejectedUnsigned      = "changes without a signature (a sender of an older release, or a forgery; see accept_unsigned_changes)"
+    RejectedSignature     = "changes whose signature doesn't verify (a key ring out of step between the regions, or a forgery)"
+    RejectedOrigin        = "changes claiming an origin other than ${var.peer_region}"
+    RejectedVersion       = "changes whose version disagrees with their item"
+    RejectedFutureVersion = "changes stamped more than ${var.max_clock_skew_seconds} s ahead of its clock"
+  }
+
+  # Alarm name -> what it watches. Each fires when the statistic stays above the threshold for
+  # all of its evaluation periods. Missing data counts as fine unless an alarm says otherwise.
+  alarm_table = merge(
     # A function's backlog: the age of the oldest record in its last batch.
     { for function, f in local.functions : "${f.name}-iterator-age" => {
       description = "The ${function} is more than ${var.iterator_age_alarm_ms / 1000} s behind its stream."
@@ -40,6 +50,28 @@ locals {
       periods     = 1
       threshold   = 0
     } },
+    # The mapping could not hand a failed batch to its on-failure queue: that batch is lost
+    # unless the stream still holds it.
+    { for function, f in local.functions : "${f.name}-destination-delivery-failures" => {
+      description = "The ${function}'s mapping could not send a failed batch to ${f.failure_queue}: check the queue and the role, then verify --repair."
+      namespace   = "AWS/Lambda"
+      metric      = "DestinationDeliveryFailures"
+      dimensions  = { FunctionName = aws_lambda_function.function[function].function_name }
+      statistic   = "Sum"
+      period      = 300
+      periods     = 1
+      threshold   = 0
+    } },
+    { for function, f in local.functions : "${f.name}-throttles" => {
+      description = "Lambda throttled the ${function} (account or function concurrency): its backlog grows."
+      namespace   = "AWS/Lambda"
+      metric      = "Throttles"
+      dimensions  = { FunctionName = aws_lambda_function.function[function].function_name }
+      statistic   = "Sum"
+      period      = 300
+      periods     = 1
+      threshold   = 0
+    } },
     # Anything in a failure queue is a change that did not replicate: redrive it.
     { for function, f in local.functions : "${f.failure_queue}-not-empty" => {
       description = "${f.failure_queue} holds changes the ${function} gave up on: redrive them."
@@ -51,7 +83,18 @@ locals {
       periods     = 1
       threshold   = 0
     } },
-    # The replicator's own metric (EMF, namespace DynamoDBReplication): peer write to apply here.
+    # ... and one that has waited this long is at risk: SQS drops it at the queue's retention.
+    { for function, f in local.functions : "${f.failure_queue}-oldest-message-age" => {
+      description = "A message in ${f.failure_queue} has waited over ${var.failure_message_age_alarm_seconds / 86400} days; SQS drops it after ${var.failure_queue_retention_seconds / 86400}: redrive now."
+      namespace   = "AWS/SQS"
+      metric      = "ApproximateAgeOfOldestMessage"
+      dimensions  = { QueueName = aws_sqs_queue.failures[function].name }
+      statistic   = "Maximum"
+      period      = 300
+      periods     = 1
+      threshold   = var.failure_message_age_alarm_seconds
+    } },
+    # The replicator's own metrics (EMF, namespace DynamoDBReplication): peer write to apply here.
     { "${var.replicator_function_name}-replication-lag" = {
       description = "Changes from ${var.peer_region} take more than ${var.replication_lag_alarm_ms / 1000} s to apply here."
       namespace   = "DynamoDBReplication"
@@ -62,7 +105,50 @@ locals {
       periods     = 5
       threshold   = var.replication_lag_alarm_ms
     } },
+    # The peer's sender ships a heartbeat every minute; its age here says the whole path works.
+    # No heartbeat at all is the worst case, so missing data breaches.
+    { "${var.replicator_function_name}-heartbeat" = {
+      description = "No heartbeat from ${var.peer_region} newer than ${var.heartbeat_alarm_ms / 1000} s: replication from there has stopped (its sender, the link, its keys, or this replicator)."
+      namespace   = "DynamoDBReplication"
+      metric      = "HeartbeatAge"
+      dimensions  = { service = "replicator" }
+      statistic   = "Maximum"
+      period      = 60
+      periods     = 5
+      threshold   = var.heartbeat_alarm_ms
+      missing     = "breaching"
+    } },
+    { for metric, meaning in local.rejections : "${var.replicator_function_name}-${local.alarm_suffixes[metric]}" => {
+      description = "The replicator refused ${meaning}; the change is in ${var.replicator_failure_queue_name}."
+      namespace   = "DynamoDBReplication"
+      metric      = metric
+      dimensions  = { service = "replicator" }
+      statistic   = "Sum"
+      period      = 300
+      periods     = 1
+      threshold   = 0
+    } },
+    { "${var.sender_function_name}-future-versions-clamped" = {
+      description = "Local writes were stamped more than ${var.max_clock_skew_seconds} s ahead of the sender's clock (an application's clock, or a bad timestamp) and shipped at a clamped version."
+      namespace   = "DynamoDBReplication"
+      metric      = "FutureVersionsClamped"
+      dimensions  = { service = "sender" }
+      statistic   = "Sum"
+      period      = 300
+      periods     = 1
+      threshold   = 0
+    } },
   )
+  alarm_suffixes = {
+    RejectedUnsigned      = "rejected-unsigned"
+    RejectedSignature     = "rejected-signature"
+    RejectedOrigin        = "rejected-origin"
+    RejectedVersion       = "rejected-version"
+    RejectedFutureVersion = "rejected-future-version"
+  }
+  alarms = {
+    for name, alarm in local.alarm_table : name => merge({ missing = "notBreaching" }, alarm)
+  }
 }
 
 resource "aws_cloudwatch_metric_alarm" "replication" {
@@ -78,7 +164,7 @@ resource "aws_cloudwatch_metric_alarm" "replication" {
   evaluation_periods  = each.value.periods
   threshold           = each.value.threshold
   comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
+  treat_missing_data  = each.value.missing
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
 }
@@ -90,6 +176,10 @@ locals {
     {
       title   = "Replication lag (ms), ${var.peer_region} -> ${local.region}"
       metrics = [["DynamoDBReplication", "ReplicationLag", "service", "replicator", { stat = "Maximum" }]]
+    },
+    {
+      title   = "Heartbeat age (ms), ${var.peer_region} -> ${local.region}"
+      metrics = [["DynamoDBReplication", "HeartbeatAge", "service", "replicator", { stat = "Maximum" }]]
     },
     {
       title = "Changes"
@@ -131,6 +221,13 @@ locals {
         ["DynamoDBReplication", "ShipRetries", "service", "sender", { stat = "Sum" }],
         ["DynamoDBReplication", "PeerCredentialRefreshes", "service", "sender", { stat = "Sum" }],
       ]
+    },
+    {
+      title = "Refused and clamped changes"
+      metrics = concat(
+        [for metric in keys(local.rejections) : ["DynamoDBReplication", metric, "service", "replicator", { stat = "Sum" }]],
+        [["DynamoDBReplication", "FutureVersionsClamped", "service", "sender", { stat = "Sum" }]],
+      )
     },
   ]
 }

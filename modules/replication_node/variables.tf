@@ -293,6 +293,26 @@ variable "replication_lag_alarm_ms" {
   default     = 60000
 }
 
+variable "heartbeat_alarm_ms" {
+  description = "Alarm when the newest heartbeat from the peer is older than this for 5 minutes, or none arrives at all (the peer's sender sends one a minute)."
+  type        = number
+  default     = 180000
+  validation {
+    condition     = var.heartbeat_alarm_ms >= 60000
+    error_message = "heartbeat_alarm_ms must be at least 60000: heartbeats are a minute apart."
+  }
+}
+
+variable "failure_message_age_alarm_seconds" {
+  description = "Alarm when a failure queue's oldest message has waited longer than this (default 7 days), well before the queue's retention (14 days) drops it."
+  type        = number
+  default     = 604800
+  validation {
+    condition     = var.failure_message_age_alarm_seconds > 0 && var.failure_message_age_alarm_seconds < var.failure_queue_retention_seconds
+    error_message = "failure_message_age_alarm_seconds must be positive and below failure_queue_retention_seconds, or the alarm would fire only after SQS had dropped the message."
+  }
+}
+
 variable "kms_deletion_window_days" {
   description = "Waiting period before the node's KMS key is deleted after a destroy."
   type        = number

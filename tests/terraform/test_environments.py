@@ -234,6 +234,142 @@ def test_stream_retention_outside_what_kinesis_keeps_is_refused(terraform, scrat
     assert "replication_stream_retention_hours must be a whole number from 24 to 8760" in message
 
 
+# Alarm name -> (namespace, dimensions, metric, statistic, period, periods, threshold).
+def expected_alarms(name: str) -> dict[str, tuple]:
+    names = json.loads((REPO / "defaults.json").read_text())["regions"][name]
+    sender, replicator = "ddb_send_to_kinesis", "replicator_ddb"
+    alarms = {}
+    for function in (sender, replicator):
+        lambda_ = ("AWS/Lambda", {"FunctionName": function})
+        alarms[f"{function}-iterator-age"] = (*lambda_, "IteratorAge", "Maximum", 60, 5, 120000)
+        alarms[f"{function}-errors"] = (*lambda_, "Errors", "Sum", 300, 1, 0)
+        alarms[f"{function}-destination-delivery-failures"] = (
+            *lambda_,
+            "DestinationDeliveryFailures",
+            "Sum",
+            300,
+            1,
+            0,
+        )
+        alarms[f"{function}-throttles"] = (*lambda_, "Throttles", "Sum", 300, 1, 0)
+    for queue in (names["sender_failure_queue"], names["replicator_failure_queue"]):
+        sqs = ("AWS/SQS", {"QueueName": queue})
+        visible = "ApproximateNumberOfMessagesVisible"
+        alarms[f"{queue}-not-empty"] = (*sqs, visible, "Maximum", 300, 1, 0)
+        oldest = "ApproximateAgeOfOldestMessage"
+        alarms[f"{queue}-oldest-message-age"] = (*sqs, oldest, "Maximum", 300, 1, 7 * 86400)
+    emf = "DynamoDBReplication"
+    by_replicator = (emf, {"service": "replicator"})
+    alarms[f"{replicator}-replication-lag"] = (
+        *by_replicator,
+        "ReplicationLag",
+        "Maximum",
+        60,
+        5,
+        60000,
+    )
+    alarms[f"{replicator}-heartbeat"] = (*by_replicator, "HeartbeatAge", "Maximum", 60, 5, 180000)
+    for metric, suffix in (
+        ("RejectedUnsigned", "rejected-unsigned"),
+        ("RejectedSignature", "rejected-signature"),
+        ("RejectedOrigin", "rejected-origin"),
+        ("RejectedVersion", "rejected-version"),
+        ("RejectedFutureVersion", "rejected-future-version"),
+    ):
+        alarms[f"{replicator}-{suffix}"] = (*by_replicator, metric, "Sum", 300, 1, 0)
+    alarms[f"{sender}-future-versions-clamped"] = (
+        emf,
+        {"service": "sender"},
+        "FutureVersionsClamped",
+        "Sum",
+        300,
+        1,
+        0,
+    )
+    return alarms
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_alarms_watch_what_says_replication_is_failing(plan, name):
+    planned = resources(plan(name, "defaults"))
+    alarms = {
+        values["alarm_name"]: values
+        for address, values in planned.items()
+        if inventory.resource_type(address) == "aws_cloudwatch_metric_alarm"
+    }
+    expected = expected_alarms(name)
+    assert sorted(alarms) == sorted(expected)
+    for alarm_name, (
+        namespace,
+        dimensions,
+        metric,
+        statistic,
+        period,
+        periods,
+        threshold,
+    ) in expected.items():
+        alarm = alarms[alarm_name]
+        assert (alarm["namespace"], alarm["dimensions"], alarm["metric_name"]) == (
+            namespace,
+            dimensions,
+            metric,
+        ), alarm_name
+        assert (alarm["statistic"], alarm["period"], alarm["evaluation_periods"]) == (
+            statistic,
+            period,
+            periods,
+        ), alarm_name
+        assert (alarm["threshold"], alarm["comparison_operator"]) == (
+            threshold,
+            "GreaterThanThreshold",
+        ), alarm_name
+        # A silent pipeline must fire: only the heartbeat treats no data as breaching.
+        missing = "breaching" if alarm_name.endswith("-heartbeat") else "notBreaching"
+        assert alarm["treat_missing_data"] == missing, alarm_name
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_the_dashboard_shows_the_heartbeat_and_refusals(applied, name):
+    state = state_resources(applied(name))
+    body = json.loads(state["module.node.aws_cloudwatch_dashboard.replication"]["dashboard_body"])
+    metrics = {
+        widget["properties"]["title"]: [tuple(m[:4]) for m in widget["properties"]["metrics"]]
+        for widget in body["widgets"]
+    }
+    peer = json.loads((REPO / "defaults.json").read_text())["regions"][name]["peer_region"]
+    heartbeat = metrics[f"Heartbeat age (ms), {peer} -> {name}"]
+    assert heartbeat == [("DynamoDBReplication", "HeartbeatAge", "service", "replicator")]
+    refused = {metric for _, metric, _, _ in metrics["Refused and clamped changes"]}
+    assert refused == {
+        "RejectedUnsigned",
+        "RejectedSignature",
+        "RejectedOrigin",
+        "RejectedVersion",
+        "RejectedFutureVersion",
+        "FutureVersionsClamped",
+    }
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_a_schedule_sends_the_heartbeat_every_minute(applied, name):
+    from replication.outbound import HEARTBEAT_EVENT
+
+    state = state_resources(applied(name))
+    rule = state["module.node.aws_cloudwatch_event_rule.heartbeat"]
+    target = state["module.node.aws_cloudwatch_event_target.heartbeat"]
+    permission = state["module.node.aws_lambda_permission.heartbeat"]
+    sender = state['module.node.aws_lambda_function.function["sender"]']
+    assert rule["schedule_expression"] == "rate(1 minute)"
+    assert target["rule"] == rule["name"]
+    assert target["arn"] == sender["arn"]
+    assert json.loads(target["input"]) == HEARTBEAT_EVENT
+    assert permission["action"] == "lambda:InvokeFunction"
+    assert permission["function_name"] == sender["function_name"]
+    assert permission["source_arn"] == rule["arn"]
+    # events.amazonaws.com in aws-cn too (the provider's aws_service_principal rule).
+    assert permission["principal"] == "events.amazonaws.com"
+
+
 @pytest.mark.parametrize("name", ENVS)
 def test_proxy_and_vpc_options(plan, name):
     planned = resources(plan(name, "proxy-vpc"))
@@ -472,6 +608,14 @@ def test_signing_settings_can_be_set_from_tfvars(terraform, scratch_env):
 )
 def test_signing_settings_are_validated(terraform, scratch_env, setting, message):
     assert message in plan_error(terraform, scratch_env, f"-var={setting}")
+
+
+def test_a_failure_age_alarm_after_the_queue_drops_the_message_is_refused(terraform, scratch_env):
+    module = scratch_env.parent.parent / "modules" / "replication_node" / "variables.tf"
+    text = module.read_text().replace("default     = 604800", "default     = 1209600")
+    module.write_text(text)
+    message = plan_error(terraform, scratch_env)
+    assert "failure_message_age_alarm_seconds must be positive and below" in message
 
 
 def test_vpc_subnets_without_security_groups_are_refused(terraform, scratch_env):
