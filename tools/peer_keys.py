@@ -126,9 +126,13 @@ def store(ssm: Any, prefix: str, keys: KeyPair, kms_key_id: str) -> dict[str, in
     values = {"AccessKey": keys.access_key_id, "SecretKey": keys.secret_access_key}
     versions = {}
     for part, name in parameter_names(prefix).items():
-        response = ssm.put_parameter(
-            Name=name, Value=values[part], Type="SecureString", KeyId=kms_key_id, Overwrite=True
-        )
+        try:
+            response = ssm.put_parameter(
+                Name=name, Value=values[part], Type="SecureString", KeyId=kms_key_id, Overwrite=True
+            )
+        except ClientError as error:  # never echo the secret, should a message quote it
+            message = str(error).replace(keys.secret_access_key, "***")
+            raise KeysError(f"cannot write {name}: {message}") from None
         versions[part] = int(response["Version"])
     return versions
 
@@ -220,7 +224,12 @@ class WriterUser:
         self._iam.delete_access_key(UserName=self.name, AccessKeyId=key_id)
 
     def used_since_created(self, key: AccessKey) -> datetime | None:
-        """When the key was last used, if that was after its creation (IAM's own record)."""
+        """When the key was last used, if that was after its creation (IAM's own record).
+
+        A new key has no LastUsedDate until something signs with it, and this tool never does.
+        Should IAM report the time coarser than the creation time (rounded down), a use in the
+        key's first moments doesn't count, but the sender's next heartbeat, a minute on, does.
+        """
         last = self._iam.get_access_key_last_used(AccessKeyId=key.key_id)["AccessKeyLastUsed"]
         used = last.get("LastUsedDate")
         return used if used is not None and used >= key.created else None
