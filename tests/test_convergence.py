@@ -108,7 +108,12 @@ def wire_chaos(regions: TwoRegions, chaos: Chaos) -> None:
         node.sender.pause = lambda attempt: None
 
 
-def application_write(rng: random.Random, node: Node, tied_timestamp: int) -> str:
+YEAR_MS = 365 * 86400 * 1000
+
+
+def application_write(
+    rng: random.Random, node: Node, tied_timestamp: int, fast_clock: bool = False
+) -> str:
     ddb = node.client("dynamodb")
     key = {"PK": {"S": rng.choice(KEYS)}}
     value = {"S": f"{node.name}-{rng.randrange(10**6)}"}
@@ -133,6 +138,13 @@ def application_write(rng: random.Random, node: Node, tied_timestamp: int) -> st
             **stamped_update(node.name, "SET #w = :w", {"#w": "w"}, {":w": value}, node.clock()),
         )
         return "stamped update"
+    if roll < 0.7 and fast_clock:
+        # An application whose clock runs years ahead: the sender stamps it afresh.
+        ddb.put_item(
+            TableName=node.table,
+            Item=stamp({**key, "v": value}, node.name, node.clock() + 10 * YEAR_MS, typed=True),
+        )
+        return "fast-clock put"
     if roll < 0.75:
         # An application that ignores the contract: no version attributes at all.
         ddb.update_item(
@@ -167,6 +179,7 @@ def run_scenario(
     fault_rate: float,
     steps: int,
     concurrency: int = 1,
+    fast_clock_regions: frozenset[str] = frozenset(),
 ):
     rng = random.Random(seed)
     time = SimulatedTime()
@@ -186,7 +199,9 @@ def run_scenario(
         for _ in range(steps):
             time.ms += rng.randrange(1, 30)
             if rng.random() < 0.6:
-                writes[application_write(rng, rng.choice(nodes), tied_timestamp)] += 1
+                node = rng.choice(nodes)
+                fast = node.name in fast_clock_regions
+                writes[application_write(rng, node, tied_timestamp, fast)] += 1
             else:
                 rng.choice(mappings).poll()
         time.ms += 1_000
@@ -210,13 +225,17 @@ SCENARIOS = [
         (101, {"cn-north-1": -4_000}, 0.2, 1, "china-clock-far-behind"),
         # Worker threads make the interleaving vary from run to run; the outcome must not.
         (7, {"ap-southeast-1": 1_500}, 0.15, 8, "threads"),
+        # Some of China's application writes stamped ten years ahead: stamped afresh.
+        (9, {}, 0.15, 1, "fast-app-clock"),
     ]
 ]
+FAST_APP_CLOCK = {9: frozenset({"cn-north-1"})}
 
 
 @pytest.mark.parametrize(("seed", "offsets", "fault_rate", "workers"), SCENARIOS)
 def test_both_regions_converge(aws, seed, offsets, fault_rate, workers):
-    regions, writes, chaos = run_scenario(seed, offsets, fault_rate, 300, workers)
+    fast = FAST_APP_CLOCK.get(seed, frozenset())
+    regions, writes, chaos = run_scenario(seed, offsets, fault_rate, 300, workers, fast)
     china = canonical(scan_all(regions.china.client("dynamodb"), "user-cn"))
     world = canonical(scan_all(regions.world.client("dynamodb"), "user-sg"))
 
@@ -228,6 +247,12 @@ def test_both_regions_converge(aws, seed, offsets, fault_rate, workers):
         assert queue_messages(node, node.region.replicator_queue_url) == []
     if fault_rate:
         assert chaos.faults["redelivered"] and chaos.faults["throttled"]
+    if fast:
+        assert writes["fast-clock put"]
+        horizon = regions.china.clock() + 300_000
+        for node in regions.nodes.values():
+            for stored in scan_all(node.client("dynamodb"), node.table):
+                assert int(stored["last_update_timestamp"]["N"]) <= horizon, "frozen"
 
 
 def test_a_seed_replays_exactly():

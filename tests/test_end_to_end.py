@@ -12,6 +12,7 @@ import random
 import threading
 import time
 
+from emulator.resources import SIGNING_KEYS
 from emulator.topology import CHINA, GLOBAL
 from replication import wire
 from replication.stamping import stamp
@@ -132,9 +133,11 @@ def test_a_poison_record_is_isolated_and_the_rest_of_its_batch_replicates(deploy
         )
 
     good = [change(f"poison-neighbour-{i}") for i in range(6)]
-    records = [{"Data": wire.encode(c), "PartitionKey": wire.partition_key(c)} for c in good[:3]]
-    records.append({"Data": b"\x00 not a change", "PartitionKey": "poison"})
-    records += [{"Data": wire.encode(c), "PartitionKey": wire.partition_key(c)} for c in good[3:]]
+    # Signed as China's sender signs them (the emulator's key ring is this process's).
+    records = [
+        {"Data": wire.pack(c, SIGNING_KEYS), "PartitionKey": wire.partition_key(c)} for c in good
+    ]
+    records.insert(3, {"Data": b"\x00 not a change", "PartitionKey": "poison"})
     kinesis.put_records(StreamName=stream, Records=records)
 
     deadline = time.time() + CONVERGE_S

@@ -17,6 +17,7 @@ from emulator import events
 from emulator.esm import EventSourceMapping, MappingConfig
 from emulator.mapping import DynamoDBStreamSource, KinesisSource
 from emulator.pipeline import scan_all
+from emulator.resources import SIGNING_KEYS
 from emulator.topology import CHINA, GLOBAL
 from replication import wire
 from replication.failures import FailureQueue
@@ -314,7 +315,9 @@ def test_poison_records_are_left_unless_retried(deployment, capsys):
     change = wire.Change(
         "user-cn", wire.PUT, keys, version, CHINA, now_ms(), {**keys, **version.to_typed()}
     )
-    [record] = events.kinesis_batch([change], world.replication_stream_arn, GLOBAL)["Records"]
+    [record] = events.kinesis_batch(
+        [change], world.replication_stream_arn, GLOBAL, keys=SIGNING_KEYS
+    )["Records"]
     FailureQueue(world.client("sqs"), world.replicator_queue_url, "replicator").report(
         "user-sg rejected the change: ValidationException", record, keys
     )

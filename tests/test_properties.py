@@ -24,12 +24,14 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from replication import wire
+from replication.signing import BadSignature, SigningKeys
 from replication.versions import (
     REGION_ATTR,
     TIMESTAMP_ATTR,
     Version,
     older_than_condition,
     replica_older_than_condition,
+    trusted,
     unchanged_condition,
 )
 
@@ -186,6 +188,22 @@ def test_older_than_condition_is_the_merge_rule(ddb, stored, incoming):
     # Missing and never-stamped items count as older than any real write.
     expected = stored is None or stored == UNSTAMPED or stored < incoming
     assert applied == expected, f"stored={stored} incoming={incoming}"
+
+
+@DB_SETTINGS
+@given(stored=stored_states, incoming=versions_st, horizon=st.integers(0, 4))
+def test_a_stored_version_beyond_the_horizon_counts_as_oldest(ddb, stored, incoming, horizon):
+    """With a horizon (the replicator's clock plus the allowed skew), the condition is the
+    merge rule over trusted versions: one stamped beyond the horizon loses to any incoming
+    change (incoming versions beyond it are refused before any write)."""
+    if incoming.timestamp > horizon:
+        return
+    key = fresh_id()
+    store(ddb, key, stored)
+    item = {"id": key, "payload": {"S": "incoming"}, **incoming.to_typed()}
+    applied = conditional_put(ddb, item, older_than_condition(incoming, horizon))
+    held = None if stored in (None, UNSTAMPED) else stored
+    assert applied == (trusted(held, horizon) < incoming), f"stored={stored} in={incoming}"
 
 
 @DB_SETTINGS
@@ -532,3 +550,59 @@ def test_malformed_input_raises_malformed_change(data, message):
         wire.decode(data)
     assert message in str(raised.value)
     assert str(raised.value)  # says what is wrong
+
+
+# ---------------------------------------------------------------------------------------
+# 3. Signed records: what verifies is exactly what was signed
+# ---------------------------------------------------------------------------------------
+
+RING = SigningKeys.generate("k1")
+
+
+@PURE_SETTINGS
+@given(change=changes(), big=st.booleans())
+def test_a_packed_change_unpacks_to_itself_and_verifies(change, big):
+    if big and change.op == wire.PUT:  # so large it only fits compressed
+        change = dataclasses.replace(change, item={**change.item, "pad": {"S": "\x00" * 300_000}})
+    received = wire.unpack(wire.pack(change, RING))
+    assert received.change == change
+    RING.verify(received.payload, received.signature)
+
+
+@PURE_SETTINGS
+@given(change=changes(), data=st.data())
+def test_any_altered_byte_is_refused(change, data):
+    """Flip one byte anywhere in a signed record: it no longer decodes, or its signature no
+    longer verifies, or (a byte of the MAC's base64 padding aside) it is refused."""
+    sealed = bytearray(wire.seal(wire.encode(change), RING))
+    position = data.draw(st.integers(0, len(sealed) - 1))
+    sealed[position] ^= data.draw(st.integers(1, 255))
+    try:
+        received = wire.unpack(bytes(sealed))
+        if received.signature is None:
+            return  # the sig member itself was mangled away: refused as unsigned
+        RING.verify(received.payload, received.signature)
+    except (wire.MalformedChange, BadSignature):
+        return
+    pytest.fail(f"an altered record verified (byte {position})")
+
+
+@PURE_SETTINGS
+@given(steps=st.lists(st.sampled_from(["next", "promote", "retire"]), max_size=12))
+def test_rotation_steps_keep_the_ring_sound(steps):
+    """Any sequence of rotation steps keeps at most three keys, the current one among them,
+    and never drops the key that was current before the last promotion."""
+    ring, serial, previous = RING, 0, None
+    for step in steps:
+        if step == "next":
+            serial += 1
+            ring = ring.with_next(f"k-{serial}", bytes([serial]) * 32)
+        elif step == "promote":
+            newest = list(ring.keys)[-1]
+            if newest != ring.current:
+                previous, ring = ring.current, ring.promoted(newest)
+        else:
+            ring = ring.retired()
+        assert 1 <= len(ring.keys) <= 3 and ring.current in ring.keys
+        if previous is not None and previous != ring.current:
+            assert previous in ring.keys

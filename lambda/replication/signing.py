@@ -129,21 +129,31 @@ class SigningKeys:
         key_id = key_id or new_key_id()
         return cls(key_id, {key_id: secrets.token_bytes(SECRET_BYTES)})
 
+    # The ring is kept in the order keys were made current: those before `current` signed
+    # earlier (the last of them is the previous key), one after it is waiting to be promoted.
+
+    def _previous(self) -> list[str]:
+        order = list(self.keys)
+        return order[: order.index(self.current)][-1:]
+
     def with_next(self, key_id: str, secret: bytes) -> SigningKeys:
-        """Step 1: accept a new key, still signing with the current one. The oldest key that
-        is neither current nor the new one goes, so the ring keeps at most three."""
-        previous = [k for k in self.keys if k not in (self.current, key_id)][-1:]
-        kept = {k: self.keys[k] for k in [*previous, self.current]}  # oldest first
+        """Step 1: accept a new key, still signing with the current one. The ring keeps the
+        previous key (changes signed with it may still be in flight) and drops anything older,
+        and any earlier key that was never promoted (nothing was signed with it)."""
+        kept = {k: self.keys[k] for k in [*self._previous(), self.current] if k != key_id}
         return SigningKeys(self.current, {**kept, key_id: secret})
 
     def promoted(self, key_id: str) -> SigningKeys:
         """Step 2: sign with `key_id`; the old current key stays, to verify changes in flight."""
-        return SigningKeys(key_id, dict(self.keys))
+        if key_id not in self.keys:
+            raise SigningKeysError(f"key {key_id!r} is not in the ring: add it first")
+        others = {k: v for k, v in self.keys.items() if k != key_id}
+        return SigningKeys(key_id, {**others, key_id: self.keys[key_id]})
 
     def retired(self) -> SigningKeys:
         """Step 3: keep only the current key and the one before it."""
-        previous = [k for k in self.keys if k != self.current][-1:]
-        return SigningKeys(self.current, {k: self.keys[k] for k in [*previous, self.current]})
+        kept = [*self._previous(), self.current]
+        return SigningKeys(self.current, {k: self.keys[k] for k in kept})
 
 
 def new_key_id() -> str:
