@@ -21,13 +21,14 @@ provider "aws" {
 module "node" {
   source = "../../modules/replication_node"
 
-  tables                  = coalesce(var.tables, { for name in local.names.tables : name => { hash_key = "PK" } })
-  table_map               = coalesce(var.table_map, local.names.table_map)
-  peer_region             = local.names.peer_region
-  peer_replication_stream = local.names.peer_replication_stream
-  peer_credentials_prefix = local.names.peer_credentials_prefix
-  peer_proxy_url          = var.peer_proxy_url
-  peer_endpoint_url       = var.peer_endpoint_url
+  tables                   = coalesce(var.tables, { for name in local.names.tables : name => { hash_key = "PK" } })
+  table_map                = coalesce(var.table_map, local.names.table_map)
+  peer_region              = local.names.peer_region
+  peer_replication_stream  = local.names.peer_replication_stream
+  peer_credentials_prefix  = local.names.peer_credentials_prefix
+  peer_proxy_url           = var.peer_proxy_url
+  peer_endpoint_url        = var.peer_endpoint_url
+  peer_writer_source_cidrs = var.peer_writer_source_cidrs
 
   signing_keys_parameter  = coalesce(var.signing_keys_parameter, local.defaults.signing_keys_parameter)
   max_clock_skew_seconds  = var.max_clock_skew_seconds

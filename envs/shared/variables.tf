@@ -45,6 +45,20 @@ variable "peer_endpoint_url" {
   default     = null
 }
 
+variable "peer_writer_source_cidrs" {
+  description = "The peer's senders' public addresses (NAT EIPs, or the proxy's EIP) as CIDRs: the peer writer's key then works from them only. Empty: from anywhere."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for c in var.peer_writer_source_cidrs : can(cidrhost(c, 0))])
+    error_message = "peer_writer_source_cidrs must be CIDRs, e.g. [\"52.80.1.2/32\"]."
+  }
+  validation {
+    condition     = !anytrue([for c in var.peer_writer_source_cidrs : can(cidrhost(c, 0)) && endswith(c, "/0")])
+    error_message = "peer_writer_source_cidrs must not hold 0.0.0.0/0 or ::/0: a condition that admits every address is pointless. Leave the list empty for no address condition."
+  }
+}
+
 variable "signing_keys_parameter" {
   description = "Parameter Store name of the change-signing key ring, the same in both regions. Null: defaults.json's signing_keys_parameter."
   type        = string

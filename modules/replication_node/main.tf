@@ -23,9 +23,10 @@ data "aws_service_principal" "events" {
 }
 
 locals {
-  partition = data.aws_partition.current.partition
-  region    = data.aws_region.current.region
-  account   = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  dns_suffix = data.aws_partition.current.dns_suffix
+  region     = data.aws_region.current.region
+  account    = data.aws_caller_identity.current.account_id
 
   # arn:<partition>:<service>:<region>:<account>: for this node's own resources.
   arn_prefix = {

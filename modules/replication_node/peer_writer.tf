@@ -17,12 +17,29 @@ data "aws_iam_policy_document" "peer_writer" {
     sid       = "PutRecordsIntoTheReplicationStream"
     actions   = ["kinesis:PutRecord", "kinesis:PutRecords"]
     resources = [aws_kinesis_stream.replication.arn]
+
+    # Only from the peer's senders' addresses, when they're known: a leaked key is then of no
+    # use anywhere else.
+    dynamic "condition" {
+      for_each = length(var.peer_writer_source_cidrs) > 0 ? [var.peer_writer_source_cidrs] : []
+      content {
+        test     = "IpAddress"
+        variable = "aws:SourceIp"
+        values   = condition.value
+      }
+    }
   }
-  # The stream is encrypted with the node's key: a producer needs a data key to write.
+  # The stream is encrypted with the node's key: a producer needs a data key to write, and only
+  # through Kinesis (the key can't be used directly with this user's key pair).
   statement {
     sid       = "EncryptRecords"
     actions   = ["kms:GenerateDataKey"]
     resources = [aws_kms_key.node.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["kinesis.${local.region}.${local.dns_suffix}"]
+    }
   }
 }
 

@@ -101,6 +101,21 @@ variable "peer_proxy_url" {
   default     = null
 }
 
+variable "peer_writer_source_cidrs" {
+  description = "The addresses the peer's senders reach this region from (their NAT gateways' EIPs, or the proxy's), as CIDRs. When set, the peer writer's key can put records only from them (an aws:SourceIp condition). Empty: from anywhere. Leave empty if the senders reach Kinesis through a VPC endpoint, where aws:SourceIp doesn't apply."
+  type        = list(string)
+  default     = []
+  nullable    = false
+  validation {
+    condition     = alltrue([for c in var.peer_writer_source_cidrs : can(cidrhost(c, 0))])
+    error_message = "peer_writer_source_cidrs must be CIDRs, e.g. [\"52.80.1.2/32\"]."
+  }
+  validation {
+    condition     = !anytrue([for c in var.peer_writer_source_cidrs : can(cidrhost(c, 0)) && endswith(c, "/0")])
+    error_message = "peer_writer_source_cidrs must not hold 0.0.0.0/0 or ::/0: a condition that admits every address is pointless. Leave the list empty for no address condition."
+  }
+}
+
 variable "ttl_deletes" {
   description = "What the sender does with deletes made by DynamoDB TTL: replicate (default) or skip."
   type        = string

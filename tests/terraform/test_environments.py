@@ -484,6 +484,13 @@ def test_the_peer_writer_may_only_put_records_into_this_stream(applied, name):
         "PutRecordsIntoTheReplicationStream": ["kinesis:PutRecord", "kinesis:PutRecords"],
         "EncryptRecords": ["kms:GenerateDataKey"],
     }
+    statements = {s["Sid"]: s for s in json.loads(policy)["Statement"]}
+    # The data key only through Kinesis in this region; from any address unless told.
+    suffix = "amazonaws.com.cn" if ENVS[name] == "aws-cn" else "amazonaws.com"
+    assert statements["EncryptRecords"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"kinesis.{name}.{suffix}"}
+    }
+    assert "Condition" not in statements["PutRecordsIntoTheReplicationStream"]
     membership = state["module.node.aws_iam_user_group_membership.peer_writer"]
     assert membership["groups"] == ["ddb-replication-peer-writer"]
     assert not [a for a in state if a.startswith("module.node.aws_iam_user_policy")]
@@ -616,6 +623,36 @@ def test_a_failure_age_alarm_after_the_queue_drops_the_message_is_refused(terraf
     module.write_text(text)
     message = plan_error(terraform, scratch_env)
     assert "failure_message_age_alarm_seconds must be positive and below" in message
+
+
+def test_the_peer_writer_puts_records_only_from_the_senders_addresses(terraform, scratch_env):
+    cidrs = '["54.222.1.2/32", "54.222.3.0/28"]'
+    result = terraform.run(
+        "apply",
+        "-auto-approve",
+        "-no-color",
+        f"-var=peer_writer_source_cidrs={cidrs}",
+        cwd=scratch_env,
+    )
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(terraform.run("show", "-json", cwd=scratch_env).stdout)
+    policy = state_resources(shown)["module.node.aws_iam_group_policy.peer_writer"]["policy"]
+    statements = {s["Sid"]: s for s in json.loads(policy)["Statement"]}
+    assert statements["PutRecordsIntoTheReplicationStream"]["Condition"] == {
+        "IpAddress": {"aws:SourceIp": ["54.222.1.2/32", "54.222.3.0/28"]}
+    }
+
+
+@pytest.mark.parametrize(
+    ("cidrs", "message"),
+    [
+        ('["0.0.0.0/0"]', "peer_writer_source_cidrs must not hold 0.0.0.0/0 or ::/0"),
+        ('["::/0"]', "peer_writer_source_cidrs must not hold 0.0.0.0/0 or ::/0"),
+        ('["54.222.1.2"]', "peer_writer_source_cidrs must be CIDRs"),
+    ],
+)
+def test_pointless_or_malformed_writer_cidrs_are_refused(terraform, scratch_env, cidrs, message):
+    assert message in plan_error(terraform, scratch_env, f"-var=peer_writer_source_cidrs={cidrs}")
 
 
 def test_vpc_subnets_without_security_groups_are_refused(terraform, scratch_env):
