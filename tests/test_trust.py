@@ -11,7 +11,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from emulator.resources import SIGNING_KEYS
-from replication import wire
+from replication import outbound, wire
 from replication.signing import UNKNOWN_KEY_REREAD_SECONDS, SigningKeys
 from replication.versions import Version, now_ms, of_image
 from tests.helpers import item, kinesis_event, put, queue_messages, shipped_changes, stream_records
@@ -329,3 +329,54 @@ def test_records_keep_their_signature_through_the_real_path(regions):
     received = wire.unpack(base64.b64decode(record["kinesis"]["data"]))
     assert received.signature is not None and received.signature.key_id == "emulator"
     assert json.loads(received.payload)["op"] == "PUT"
+
+
+def test_the_key_ring_never_shows_its_secrets():
+    assert SIGNING_KEYS.keys["emulator"].hex() not in repr(SIGNING_KEYS)
+    assert base64.b64encode(SIGNING_KEYS.keys["emulator"]).decode() not in repr(SIGNING_KEYS)
+
+
+# -- heartbeats -----------------------------------------------------------------------------
+
+
+def heartbeat_row(node, origin: str) -> dict | None:
+    return (
+        node.client("dynamodb")
+        .get_item(TableName="replicator_stats", Key={"PK": {"S": f"heartbeat#{origin}"}})
+        .get("Item")
+    )
+
+
+def test_a_heartbeat_crosses_the_border_and_is_recorded(regions, capsys):
+    cn, sg = regions.china, regions.world
+    answer = cn.sender.handle(outbound.HEARTBEAT_EVENT)
+    assert cn.sender.last_counts["heartbeat_sent"] == 1
+    sent_at = answer["heartbeat"]["timestamp"]
+
+    [record] = _kinesis(sg)
+    sg.replicator.handle({"Records": [record]})
+    assert sg.replicator.last_counts["heartbeat"] == 1
+    row = heartbeat_row(sg, CN)
+    assert int(row["sent_at"]["N"]) == sent_at
+    assert int(row["received_at"]["N"]) >= sent_at
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert any("HeartbeatAge" in line for line in emf)
+    # A redelivered (older) heartbeat doesn't move the record back.
+    cn.sender.handle(outbound.HEARTBEAT_EVENT)
+    newer = _kinesis(sg)[-1]
+    sg.replicator.handle({"Records": [newer]})
+    sg.replicator.handle({"Records": [record]})
+    assert int(heartbeat_row(sg, CN)["sent_at"]["N"]) > sent_at
+
+
+def test_a_heartbeat_that_cannot_cross_fails_the_invocation(regions, monkeypatch):
+    cn = regions.china
+    monkeypatch.setattr(cn.sender, "pause", lambda attempt: None)
+
+    def refused(records):
+        return {"FailedRecordCount": 1, "Records": [{"ErrorCode": "InternalFailure"}]}
+
+    monkeypatch.setattr(cn.sender.peer, "put_records", refused)
+    with pytest.raises(outbound.ShipError):
+        cn.sender.handle(outbound.HEARTBEAT_EVENT)
+    assert "heartbeat_sent" not in cn.sender.last_counts

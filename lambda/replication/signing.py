@@ -87,6 +87,9 @@ class SigningKeys:
         if self.current not in self.keys:
             raise SigningKeysError(f"the current key {self.current!r} is not in the ring")
 
+    def __repr__(self) -> str:  # never the secrets, wherever it is logged
+        return f"SigningKeys(current={self.current!r}, keys={sorted(self.keys)!r})"
+
     # -- the parameter's text -------------------------------------------------------------
 
     @classmethod
