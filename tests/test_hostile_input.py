@@ -30,6 +30,27 @@ def unreadable(record: dict) -> dict:
     return mutated(record, eventName="TRUNCATE")
 
 
+def refuse(function, method: str, code: str, message: str = "no", table=None, when=None) -> None:
+    """Make the function's DynamoDB client fail `method` with `code` (for `table` only, and
+    only when `when(kwargs)` holds, if given); every other call goes through."""
+    real = function.clients("dynamodb")
+
+    class Refusing:
+        def __getattr__(self, name):
+            call = getattr(real, name)
+            if name != method:
+                return call
+
+            def refused(**kwargs):
+                if (table and kwargs.get("TableName") != table) or (when and not when(kwargs)):
+                    return call(**kwargs)
+                raise ClientError({"Error": {"Code": code, "Message": message}}, method)
+
+            return refused
+
+    function.clients._clients["dynamodb"] = Refusing()
+
+
 def peer_put(key: str, **attrs: str) -> wire.Change:
     """A change from ap-southeast-1 carrying its item's own version."""
     version = Version(now_ms() - 1_000, SG)
@@ -104,19 +125,7 @@ def test_a_long_error_from_the_table_is_cut(regions, monkeypatch):
     cn = regions.china
     sqs = imitate_limits(cn.replicator)
     message = "ValidationException detail " * 20_000
-    real = cn.replicator.clients("dynamodb")
-
-    class Refusing:
-        def put_item(self, **kwargs):
-            if kwargs["TableName"] != "user-cn":
-                return real.put_item(**kwargs)
-            error = {"Code": "ValidationException", "Message": message}
-            raise ClientError({"Error": error}, "PutItem")
-
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-    cn.replicator.clients._clients["dynamodb"] = Refusing()
+    refuse(cn.replicator, "put_item", "ValidationException", message, table="user-cn")
     response = cn.replicator.handle(kinesis_event(cn, [peer_put("u1")]))
     assert response == {"batchItemFailures": []}
     [body] = sqs.sent
@@ -179,16 +188,7 @@ def test_a_restamp_the_table_refuses_for_good_is_poison(regions, code):
     cn = regions.china
     put(cn, "unstamped-1", name="x")  # no version: the sender stamps it
     put(cn, "fine", now=now_ms())
-    real = cn.sender.clients("dynamodb")
-
-    class Refusing:
-        def update_item(self, **kwargs):
-            raise ClientError({"Error": {"Code": code, "Message": "no"}}, "UpdateItem")
-
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-    cn.sender.clients._clients["dynamodb"] = Refusing()
+    refuse(cn.sender, "update_item", code)
     response = cn.sender.handle({"Records": stream_records(cn)})
     assert response == {"batchItemFailures": []}
     [report] = queue_messages(cn, cn.region.sender_queue_url)
@@ -201,17 +201,7 @@ def test_a_missing_table_while_re_deleting_is_poison(regions):
     put(cn, "u1", now=now_ms())
     cn.client("dynamodb").delete_item(TableName="user-cn", Key={"PK": {"S": "u1"}})
     records = stream_records(cn)
-    real = cn.sender.clients("dynamodb")
-
-    class Gone:
-        def delete_item(self, **kwargs):
-            error = {"Code": "ResourceNotFoundException", "Message": "Requested resource not found"}
-            raise ClientError({"Error": error}, "DeleteItem")
-
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-    cn.sender.clients._clients["dynamodb"] = Gone()
+    refuse(cn.sender, "delete_item", "ResourceNotFoundException", table="user-cn")
     response = cn.sender.handle({"Records": records})
     assert response == {"batchItemFailures": []}
     [report] = queue_messages(cn, cn.region.sender_queue_url)
@@ -223,22 +213,14 @@ def test_a_broken_tombstone_table_is_retried_not_poison(regions):
     put(cn, "u1", now=now_ms())
     cn.client("dynamodb").delete_item(TableName="user-cn", Key={"PK": {"S": "u1"}})
     records = stream_records(cn)
-    real = cn.sender.clients("dynamodb")
-
-    class BrokenTombstones:
-        def put_item(self, **kwargs):
-            if (
-                kwargs["TableName"] == "replication_tombstones"
-                and "last_update_timestamp" in kwargs["Item"]
-            ):
-                error = {"Code": "ResourceNotFoundException", "Message": "gone"}
-                raise ClientError({"Error": error}, "PutItem")
-            return real.put_item(**kwargs)
-
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-    cn.sender.clients._clients["dynamodb"] = BrokenTombstones()
+    # Its tombstone write fails (a poison-report row, which carries no version, would not).
+    refuse(
+        cn.sender,
+        "put_item",
+        "ResourceNotFoundException",
+        table="replication_tombstones",
+        when=lambda kwargs: "last_update_timestamp" in kwargs["Item"],
+    )
     response = cn.sender.handle({"Records": records})
     assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == [
         records[1]["dynamodb"]["SequenceNumber"]
