@@ -113,6 +113,7 @@ def measure_apply(
         put_changes(prefix, count, region.names.peer_region, source_table),
         region.replication_stream_arn,
         region.names.region,
+        keys=resources.SIGNING_KEYS,  # signed, as the peer's sender signs them
     )
     started = time.perf_counter()
     response = replicator.handle(event)

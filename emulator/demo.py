@@ -106,8 +106,8 @@ def start_loader(deployment: LocalDeployment, region: str, args) -> subprocess.P
 def progress_table(deployment: LocalDeployment, loaders, load_started: float) -> Table:
     table = Table(
         title=f"replication, {time.time() - load_started:.0f} s",
-        caption="written: local writes on the region's stream; sent: shipped to the peer;"
-        " applied: the peer's changes applied here",
+        caption="written: local writes on the region's stream; sent: records shipped to the"
+        " peer (a heartbeat a minute included); applied: the peer's changes applied here",
     )
     for column in ("region", "loader", "written", "sent", "applied", "lag p50", "lag p95"):
         table.add_column(column, justify="right")
