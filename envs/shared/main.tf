@@ -49,6 +49,8 @@ module "node" {
   sender_mapping      = var.sender_mapping
   replicator_mapping  = var.replicator_mapping
 
+  kms_key_administrators = var.kms_key_administrators
+
   vpc_subnet_ids         = var.vpc_subnet_ids
   vpc_security_group_ids = var.vpc_security_group_ids
   alarm_emails           = var.alarm_emails

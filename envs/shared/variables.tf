@@ -59,6 +59,16 @@ variable "peer_writer_source_cidrs" {
   }
 }
 
+variable "kms_key_administrators" {
+  description = "IAM roles or users that administer the node's key but can't encrypt or decrypt with it (see modules/replication_node/kms.tf). Empty: AWS's default key policy."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for arn in var.kms_key_administrators : can(regex("^arn:[a-z-]+:iam::[0-9]{12}:(role|user)/.+$", arn))])
+    error_message = "kms_key_administrators must be IAM role or user ARNs, e.g. arn:<partition>:iam::111122223333:role/KeyAdmins."
+  }
+}
+
 variable "signing_keys_parameter" {
   description = "Parameter Store name of the change-signing key ring, the same in both regions. Null: defaults.json's signing_keys_parameter."
   type        = string

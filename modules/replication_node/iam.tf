@@ -18,7 +18,7 @@ data "aws_iam_policy_document" "assume_by_lambda" {
 resource "aws_iam_role" "function" {
   for_each = local.functions
 
-  name               = "${each.value.name}_role"
+  name               = local.role_names[each.key]
   description        = "DynamoDB replication ${each.key} in ${local.region}"
   assume_role_policy = data.aws_iam_policy_document.assume_by_lambda.json
 }

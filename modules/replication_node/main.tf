@@ -44,4 +44,5 @@ locals {
       failure_queue = var.replicator_failure_queue_name
     }
   }
+  role_names = { for function, f in local.functions : function => "${f.name}_role" }
 }

@@ -328,6 +328,17 @@ variable "failure_message_age_alarm_seconds" {
   }
 }
 
+variable "kms_key_administrators" {
+  description = "IAM roles or users that administer the node's key (its policy, rotation, deletion), without being able to encrypt or decrypt with it. Empty: AWS's default key policy, the account's IAM policies decide. When set, the key policy grants use only to the functions, the peer writer (through Kinesis), the account through the node's services, CloudWatch Logs and alarms (kms.tf explains each)."
+  type        = list(string)
+  default     = []
+  nullable    = false
+  validation {
+    condition     = alltrue([for arn in var.kms_key_administrators : can(regex("^arn:[a-z-]+:iam::[0-9]{12}:(role|user)/.+$", arn))])
+    error_message = "kms_key_administrators must be IAM role or user ARNs, e.g. arn:<partition>:iam::111122223333:role/KeyAdmins."
+  }
+}
+
 variable "kms_deletion_window_days" {
   description = "Waiting period before the node's KMS key is deleted after a destroy."
   type        = number

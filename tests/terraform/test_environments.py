@@ -512,6 +512,106 @@ def test_service_principals_are_the_partitions(applied, name):
     }
 
 
+KEY_USE = {
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+}
+
+
+def test_named_key_administrators_cannot_use_the_key(terraform, scratch_env):
+    admins = '["arn:aws-cn:iam::123456789012:role/KeyAdmins"]'
+    result = terraform.run(
+        "apply",
+        "-auto-approve",
+        "-no-color",
+        f"-var=kms_key_administrators={admins}",
+        cwd=scratch_env,
+    )
+    assert result.returncode == 0, result.stderr
+    state = state_resources(json.loads(terraform.run("show", "-json", cwd=scratch_env).stdout))
+    policy = json.loads(state["module.node.aws_kms_key.node"]["policy"])
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    actions = {sid: set(policy_actions(json.dumps(policy))[sid]) for sid in statements}
+    root = "arn:aws-cn:iam::123456789012:root"
+    role_names = [
+        state[f'module.node.aws_iam_role.function["{function}"]']["name"]
+        for function in ("sender", "replicator")
+    ]
+    roles = sorted(f"arn:aws-cn:iam::123456789012:role/{role}" for role in role_names)
+    writer_user = state["module.node.aws_iam_user.peer_writer"]["name"]
+
+    assert sorted(statements) == [
+        "AccountCanRestoreTheKeyPolicy",
+        "AccountLetsTheNodesServicesHoldGrants",
+        "AccountUsesTheKeyThroughTheNodesServices",
+        "CloudWatchAlarmsPublishToTheTopic",
+        "CloudWatchLogsEncryptsTheFunctionsLogs",
+        "FunctionsUseTheKey",
+        "KeyAdministrators",
+        "PeerWriterEncryptsRecordsThroughKinesis",
+    ]
+    # The administrators administer, and use nothing.
+    assert statements["KeyAdministrators"]["Principal"] == {
+        "AWS": "arn:aws-cn:iam::123456789012:role/KeyAdmins"
+    }
+    assert {"kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"} <= actions["KeyAdministrators"]
+    assert not actions["KeyAdministrators"] & (KEY_USE | {"kms:CreateGrant"})
+    assert not [a for a in actions["KeyAdministrators"] if a.endswith("*")]
+    # The account keeps only the way back in: reading and replacing the policy.
+    assert statements["AccountCanRestoreTheKeyPolicy"]["Principal"] == {"AWS": root}
+    assert actions["AccountCanRestoreTheKeyPolicy"] == {
+        "kms:DescribeKey",
+        "kms:GetKeyPolicy",
+        "kms:PutKeyPolicy",
+    }
+    # Use: the functions by name; the peer writer and the account only through services.
+    assert sorted(statements["FunctionsUseTheKey"]["Principal"]["AWS"]) == roles
+    writer = statements["PeerWriterEncryptsRecordsThroughKinesis"]
+    assert writer["Principal"] == {"AWS": f"arn:aws-cn:iam::123456789012:user/{writer_user}"}
+    assert writer["Condition"] == {
+        "StringEquals": {"kms:ViaService": "kinesis.cn-north-1.amazonaws.com.cn"}
+    }
+    through = statements["AccountUsesTheKeyThroughTheNodesServices"]
+    assert sorted(through["Condition"]["StringEquals"]["kms:ViaService"]) == sorted(
+        f"{service}.cn-north-1.amazonaws.com.cn"
+        for service in ("dynamodb", "sqs", "kinesis", "ssm", "ec2")
+    )
+    grants = statements["AccountLetsTheNodesServicesHoldGrants"]["Condition"]
+    assert grants["Bool"] == {"kms:GrantIsForAWSResource": "true"}
+    for sid, statement in statements.items():
+        if statement["Principal"] == {"AWS": root} and sid != "AccountCanRestoreTheKeyPolicy":
+            assert "kms:ViaService" in statement["Condition"]["StringEquals"], sid
+
+
+@pytest.mark.parametrize(
+    "admins",
+    ['["KeyAdmins"]', '["arn:aws-cn:iam::123456789012:group/Admins"]', '["arn:aws-cn:s3:::x"]'],
+)
+def test_key_administrators_must_be_roles_or_users(terraform, scratch_env, admins):
+    message = plan_error(terraform, scratch_env, f"-var=kms_key_administrators={admins}")
+    assert "kms_key_administrators must be IAM role or user ARNs" in message
+
+
+def test_the_key_survives_a_destroy_unless_removed_on_purpose(terraform, scratch_env):
+    applied_ = terraform.run("apply", "-auto-approve", "-no-color", cwd=scratch_env)
+    assert applied_.returncode == 0, applied_.stderr
+    refused = terraform.run("destroy", "-auto-approve", "-no-color", cwd=scratch_env)
+    assert refused.returncode != 0
+    message = " ".join(refused.stderr.replace("│", " ").split())
+    assert "Instance cannot be destroyed" in message
+    assert "module.node.aws_kms_key.node has lifecycle.prevent_destroy set" in message
+    # The README's way to uninstall and keep the key: forget it, then destroy the rest.
+    forgotten = terraform.run("state", "rm", "module.node.aws_kms_key.node", cwd=scratch_env)
+    assert forgotten.returncode == 0, forgotten.stderr
+    destroyed = terraform.run("destroy", "-auto-approve", "-no-color", cwd=scratch_env)
+    assert destroyed.returncode == 0, destroyed.stderr
+    listed = terraform.run("state", "list", cwd=scratch_env)
+    assert listed.stdout.strip() == ""
+
+
 @pytest.mark.parametrize("name", ENVS)
 def test_an_unchanged_build_plans_no_change(terraform, applied, name):
     directory = applied(name)["directory"]
