@@ -15,6 +15,7 @@ records already reported keeps the queue to one message per poison record.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -39,7 +40,9 @@ LEDGER_TTL_SECONDS = 14 * 86400
 class ReportLedger:
     """The poison records already reported, as rows of the tombstone table (`pk` =
     `poison-report#<function>#<eventID>`, expiring with `expires_at`). They carry no version,
-    so tombstone reads never mistake them for deletes."""
+    so tombstone reads never mistake them for deletes. A report is noted after it is sent: if
+    the note fails, the report may be sent twice, never lost. Reads and writes are the ones the
+    functions already make on that table (BatchGetItem, PutItem)."""
 
     def __init__(
         self,
@@ -55,26 +58,24 @@ class ReportLedger:
         self._expiry_attr = expiry_attr
         self._clock = clock
 
-    def claim(self, entry: str) -> bool:
-        """Record `entry`; False if it was recorded already."""
-        try:
-            self._dynamodb.put_item(
-                TableName=self.table,
-                Item={
-                    self._key_attr: {"S": entry},
-                    self._expiry_attr: {"N": str(int(self._clock()) + LEDGER_TTL_SECONDS)},
-                },
-                ConditionExpression="attribute_not_exists(#k)",
-                ExpressionAttributeNames={"#k": self._key_attr},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+    def seen(self, entry: str) -> bool:
+        response = self._dynamodb.batch_get_item(
+            RequestItems={
+                self.table: {"Keys": [{self._key_attr: {"S": entry}}], "ConsistentRead": True}
+            }
+        )
+        if response.get("UnprocessedKeys"):
+            return False  # unknown: better a second report than none
+        return bool(response.get("Responses", {}).get(self.table))
 
-    def release(self, entry: str) -> None:
-        self._dynamodb.delete_item(TableName=self.table, Key={self._key_attr: {"S": entry}})
+    def note(self, entry: str) -> None:
+        self._dynamodb.put_item(
+            TableName=self.table,
+            Item={
+                self._key_attr: {"S": entry},
+                self._expiry_attr: {"N": str(int(self._clock()) + LEDGER_TTL_SECONDS)},
+            },
+        )
 
 
 class FailureQueue:
@@ -90,19 +91,19 @@ class FailureQueue:
     ) -> bool:
         """Send the poison report; False if this record was reported before."""
         event_id = str(record.get("eventID", ""))
+        ledger = self.ledger if event_id else None
         entry = f"poison-report#{self.function}#{event_id}"
-        if self.ledger is not None and event_id and not self.ledger.claim(entry):
+        if ledger is not None and ledger.seen(entry):
             return False
-        try:
-            self._sqs.send_message(
-                QueueUrl=self.url,
-                MessageBody=self.body(reason, record, keys),
-                MessageAttributes=self._attributes(),
-            )
-        except Exception:
-            if self.ledger is not None and event_id:
-                self.ledger.release(entry)  # not sent: the retry must report it
-            raise
+        self._sqs.send_message(
+            QueueUrl=self.url,
+            MessageBody=self.body(reason, record, keys),
+            MessageAttributes=self._attributes(),
+        )
+        if ledger is not None:
+            # Sent but not noted: a retry of the batch may report it again, which is harmless.
+            with contextlib.suppress(ClientError):
+                ledger.note(entry)
         return True
 
     def _attributes(self) -> dict[str, Any]:

@@ -162,7 +162,6 @@ class Replicator(ReplicationFunction):
         if received.signature is None:
             if not self.settings.accept_unsigned_changes:
                 return "unsigned", "the change is not signed"
-            batch.count("unsigned_accepted")
         else:
             try:
                 self.signing.verify(received.payload, received.signature)
@@ -183,6 +182,8 @@ class Replicator(ReplicationFunction):
                 f"version {tuple(change.version)} is {ahead_ms // 1000} s ahead of this clock "
                 f"(at most {self.max_skew_ms // 1000} s allowed)"
             )
+        if received.signature is None:
+            batch.count("unsigned_accepted")
         return None
 
     def _heartbeat(self, batch: _Batch, raw: dict[str, Any], change: wire.Change) -> str:
