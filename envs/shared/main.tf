@@ -64,6 +64,8 @@ module "proxy" {
   subnet_id            = var.proxy.subnet_id
   allowed_source_cidrs = var.proxy.allowed_source_cidrs
   port                 = var.proxy.port
+  ami_id               = var.proxy.ami_id
   kinesis_region       = local.region
   kms_key_arn          = module.node.kms_key_arn
+  alarm_actions        = [module.node.alarm_topic_arn]
 }

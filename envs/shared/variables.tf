@@ -154,12 +154,13 @@ variable "alarm_emails" {
 }
 
 variable "proxy" {
-  description = "The optional squid proxy for the peer's sender: where it runs, and the peer's NAT EIPs that may use it. Null: no proxy."
+  description = "The optional squid proxy for the peer's sender: where it runs, and the peer's NAT EIPs that may use it. ami_id pins its image (null: the newest Amazon Linux 2023 at creation, kept afterwards). Null: no proxy."
   type = object({
     vpc_id               = string
     subnet_id            = string
     allowed_source_cidrs = list(string)
     port                 = optional(number, 3128)
+    ami_id               = optional(string)
   })
   default = null
 }

@@ -21,6 +21,10 @@ variable "allowed_source_cidrs" {
     condition     = length(var.allowed_source_cidrs) > 0 && alltrue([for c in var.allowed_source_cidrs : can(cidrhost(c, 0))])
     error_message = "allowed_source_cidrs must list at least one CIDR, e.g. [\"52.1.2.3/32\"]."
   }
+  validation {
+    condition     = !anytrue([for c in var.allowed_source_cidrs : can(cidrhost(c, 0)) && endswith(c, "/0")])
+    error_message = "allowed_source_cidrs must not include 0.0.0.0/0 or ::/0: the proxy would tunnel to this region's Kinesis for anyone on the internet. List the peer's NAT EIPs as /32 CIDRs."
+  }
 }
 
 variable "kinesis_region" {
@@ -47,4 +51,20 @@ variable "instance_type" {
 variable "kms_key_arn" {
   description = "KMS key encrypting the proxy's root volume."
   type        = string
+}
+
+variable "ami_id" {
+  description = "Pin the proxy to this AMI. Null: the newest Amazon Linux 2023 (x86_64) when the instance is created, kept afterwards. Changing it replaces the instance: the deliberate way to roll to another image."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.ami_id == null || can(regex("^ami-[0-9a-f]{8,17}$", var.ami_id))
+    error_message = "ami_id must be an AMI ID such as ami-0123456789abcdef0."
+  }
+}
+
+variable "alarm_actions" {
+  description = "ARNs notified when the instance is recovered (the node's alarm topic, say), besides the recover action itself."
+  type        = list(string)
+  default     = []
 }

@@ -96,9 +96,13 @@ variable "peer_endpoint_url" {
 }
 
 variable "peer_proxy_url" {
-  description = "HTTPS proxy the sender reaches the peer through (the peer's modules/proxy_host, as http://<eip>:<port>). Null: direct."
+  description = "HTTPS proxy the sender reaches the peer through (the peer's modules/proxy_host, as http://<eip>:<port>). Null: direct. Needs vpc_subnet_ids: the proxy admits only the NAT addresses the sender leaves from."
   type        = string
   default     = null
+  validation {
+    condition     = var.peer_proxy_url == null || length(var.vpc_subnet_ids) > 0
+    error_message = "peer_proxy_url needs vpc_subnet_ids (and vpc_security_group_ids): outside a VPC the sender leaves from Lambda's shared addresses, which the peer's proxy doesn't admit. Run the functions in private subnets behind the NAT gateways whose EIPs the proxy allows."
+  }
 }
 
 variable "peer_writer_source_cidrs" {

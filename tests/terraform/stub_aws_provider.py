@@ -22,9 +22,10 @@ the schema this serves; the stand-in adds what a provider must do for `validate`
   simulated account): create and update write the value given (value, insecure_value or value_wo)
   there, a refresh reads it back into `value` unless the parameter was written write-only
   (has_value_wo: value stays null), a parameter gone from the account leaves the state, and
-  destroy deletes it. So a test can store a secret out of band, as tools/peer_keys.py does, and
-  see whether a refresh carries it into the state. Without the variable there is no account:
-  apply records what it wrote and a refresh changes nothing.
+  destroy deletes it; the aws_ssm_parameter data source reads a parameter the account holds.
+  So a test can store a secret out of band, as tools/peer_keys.py does, and see whether a
+  refresh carries it into the state, or publish a newer AMI ID. Without the variable there is no
+  account: apply records what it wrote and a refresh changes nothing.
 
 Terraform starts it, through a wrapper script the harness writes, as
 
@@ -958,6 +959,17 @@ class StubAwsProvider(pb_grpc.ProviderServicer):
         except PolicyError as problem:
             summary = f"writing IAM Policy Document: {problem}"
             return pb.ReadDataSource.Response(diagnostics=[error(summary)])
+        if request.type_name == SSM_PARAMETER and self.store is not None:
+            # A parameter the account holds (a newer AMI published under a public name, say)
+            # is read from it; any other keeps the plausible answer.
+            stored = self.store.parameter(answers["region"], config.get("name") or "")
+            if stored is not None:
+                answers.update(
+                    value=stored["value"],
+                    insecure_value=stored["value"],
+                    type=stored["type"],
+                    version=stored["version"],
+                )
         # Terraform wants a data source wholly known: what nothing answers gets a placeholder.
         state = dict(config)
         for name, attribute in block.get("attributes", {}).items():

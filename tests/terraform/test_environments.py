@@ -755,6 +755,20 @@ def test_pointless_or_malformed_writer_cidrs_are_refused(terraform, scratch_env,
     assert message in plan_error(terraform, scratch_env, f"-var=peer_writer_source_cidrs={cidrs}")
 
 
+def test_a_peer_proxy_without_vpc_subnets_is_refused(terraform, scratch_env):
+    message = plan_error(terraform, scratch_env, "-var=peer_proxy_url=http://54.222.3.4:3128")
+    assert "peer_proxy_url needs vpc_subnet_ids (and vpc_security_group_ids)" in message
+
+
+def test_a_proxy_open_to_everyone_is_refused_here_too(terraform, scratch_env):
+    proxy = (
+        '{vpc_id = "vpc-0a1b2c3d4e5f60001", subnet_id = "subnet-0a1b2c3d4e5f60003",'
+        ' allowed_source_cidrs = ["0.0.0.0/0"]}'
+    )
+    message = plan_error(terraform, scratch_env, f"-var=proxy={proxy}")
+    assert "allowed_source_cidrs must not include 0.0.0.0/0 or ::/0" in message
+
+
 def test_vpc_subnets_without_security_groups_are_refused(terraform, scratch_env):
     message = plan_error(terraform, scratch_env, "-var", 'vpc_subnet_ids=["subnet-1"]')
     assert "Set vpc_subnet_ids and vpc_security_group_ids together" in message
