@@ -6,7 +6,7 @@ Terraform itself checks argument names, required arguments, types and block stru
 the schema this serves; the stand-in adds what a provider must do for `validate` and `plan`:
 
 - serves the schema from a JSON file in the format of `terraform providers schema -json`
-  (aws_provider_schema.json, written by tools/aws_provider_schema.py);
+  (aws_provider_schema.json, written by tests/terraform/aws_provider_schema.py);
 - rejects values given for computed-only attributes, as the real provider does;
 - plans a create with the computed attributes it can't know unknown ("known after apply"),
   `region` as the provider's region and `tags_all` as default_tags merged with tags;
@@ -697,8 +697,8 @@ WRITE_ONLY_FIELD = b"\x58\x01"
 def is_write_only(name: str, attribute: Json) -> bool:
     """Write-only as the schema says, or by the provider's convention: its write-only arguments
     are the `*_wo` ones (each beside a `*_wo_version`), never computed. The schema file's
-    generator reads cdktf bindings, which can't express write-only (tools/aws_provider_schema.py
-    says so), so the flag was added to aws_provider_schema.json by hand for value_wo; the
+    generator reads cdktf bindings, which can't express write-only (aws_provider_schema.py says
+    so), so the flag was added to aws_provider_schema.json by hand for value_wo; the
     convention keeps it through a regeneration."""
     if "write_only" in attribute:
         return bool(attribute["write_only"])

@@ -1,6 +1,6 @@
 """Regenerate tests/terraform/aws_provider_schema.json, the schema the offline plan tests serve.
 
-    python tools/aws_provider_schema.py [--package-version 21.22.1] [--from-dir DIR]
+    python -m tests.terraform.aws_provider_schema [--package-version 21.22.1] [--from-dir DIR]
 
 The plan tests run real Terraform against a schema-only stand-in for hashicorp/aws
 (tests/terraform/stub_aws_provider.py). It serves this file: the provider's schema in the format
@@ -55,9 +55,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-ROOT = Path(__file__).resolve().parent.parent
-TYPES_FILE = ROOT / "tests" / "terraform" / "aws_provider_types.txt"
-SCHEMA_FILE = ROOT / "tests" / "terraform" / "aws_provider_schema.json"
+HERE = Path(__file__).resolve().parent
+TYPES_FILE = HERE / "aws_provider_types.txt"
+SCHEMA_FILE = HERE / "aws_provider_schema.json"
 PACKAGE = "@cdktf/provider-aws"
 DEFAULT_PACKAGE_VERSION = "21.22.1"
 PROVIDER_ADDRESS = "registry.terraform.io/hashicorp/aws"
@@ -658,7 +658,7 @@ def extract(package: Path, wanted: list[tuple[str, str]]) -> tuple[Json, Json]:
         "package_version": metadata["version"],
         "provider": PROVIDER_ADDRESS,
         "provider_version": provider_version,
-        "command": "python tools/aws_provider_schema.py",
+        "command": "python -m tests.terraform.aws_provider_schema",
     }
     return generated_from, {
         "provider": provider,
