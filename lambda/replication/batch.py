@@ -1,8 +1,13 @@
-"""Powertools' partial-batch processor, run concurrently across item keys.
+"""Powertools' partial-batch processor, run concurrently across item keys: the one adapter.
 
-Records of different items are independent, so they are processed in parallel; records
-of one item keep their stream order. A batch of 500 changes then costs about as many
-round trips as its busiest item has changes, not 500.
+Records of different items are independent, so they are processed in parallel; records of one
+item keep their stream order. A batch of 500 changes then costs about as many round trips as
+its busiest item has changes, not 500.
+
+This is the only module that knows Powertools' batch internals: it calls two of its private
+methods (`_process_record`, `_to_batch_type`) and its failure bookkeeping. The version is pinned
+(lambda/requirements.txt and pyproject.toml), and tests/test_batch_adapter.py checks the
+contract, so an upgrade that changes them fails there first. Everything else uses `run`.
 """
 
 from __future__ import annotations
@@ -10,9 +15,33 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What a batch came to, as the Lambda response and per record."""
+
+    response: dict[str, Any]  # {"batchItemFailures": [{"itemIdentifier": ...}, ...]}
+    failed: frozenset[int]  # id() of each raw record that failed
+    errors: tuple[BaseException, ...]
+    records: int
+
+    @property
+    def all_failed(self) -> bool:
+        return self.records > 0 and len(self.failed) == self.records
+
+    def raise_if_all_failed(self) -> None:
+        """Lambda's way of saying it: a function error, so the mapping retries (and bisects)."""
+        if self.all_failed:
+            raise BatchProcessingError(
+                msg=f"All {self.records} records failed processing.",
+                child_exceptions=[(type(e), e, e.__traceback__) for e in self.errors],
+            )
 
 
 class KeyOrderedBatchProcessor(BatchProcessor):
@@ -23,11 +52,30 @@ class KeyOrderedBatchProcessor(BatchProcessor):
         concurrency: int,
         logger: Any = None,
     ):
-        super().__init__(event_type=event_type, logger=logger)
+        super().__init__(event_type=event_type, raise_on_entire_batch_failure=False, logger=logger)
         self._key_of = key_of
         self.concurrency = concurrency
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
+
+    def run(
+        self,
+        records: list[dict[str, Any]],
+        handler: Callable[[Any], Any],
+        after: Callable[[], None] | None = None,
+    ) -> BatchOutcome:
+        """Process `records` with `handler` (per record), then `after` (a batch-wide step that
+        may mark_failed records), and say how it went. Exceptions from `after` propagate."""
+        with self(records=records, handler=handler):
+            self.process()
+            if after is not None:
+                after()
+        return BatchOutcome(
+            response=self.response(),
+            failed=frozenset(id(message.raw_event) for message in self.fail_messages),
+            errors=tuple(info[1] for info in self.exceptions if info and info[1] is not None),
+            records=len(records),
+        )
 
     def process(self) -> list[tuple]:
         groups: dict[Any, list[dict[str, Any]]] = {}

@@ -4,6 +4,8 @@ metrics, tombstones, failure queue and signing keys, all created lazily."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
@@ -28,6 +30,27 @@ PERMANENT_ERRORS = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class BatchResult:
+    """What one batch came to: the response Lambda takes, and how each record ended, counted
+    by outcome (the figures the function also publishes as metrics)."""
+
+    response: dict[str, Any]
+    counts: Mapping[str, int] = field(default_factory=dict)
+    all_failed: bool = False
+    errors: tuple[str, ...] = ()  # why records failed, each reason once
+
+    @classmethod
+    def of(cls, outcome: Any, counts: Mapping[str, int]) -> BatchResult:
+        """From the batch adapter's outcome (replication.batch.BatchOutcome)."""
+        reasons = dict.fromkeys(f"{type(e).__name__}: {e}" for e in outcome.errors)
+        return cls(outcome.response, counts, outcome.all_failed, tuple(reasons))
+
+    @property
+    def failed_ids(self) -> list[str]:
+        return [f["itemIdentifier"] for f in self.response.get("batchItemFailures", [])]
+
+
 class ReplicationFunction:
     service = ""  # "sender" or "replicator": names the logger, metrics and failure reports
 
@@ -38,7 +61,10 @@ class ReplicationFunction:
         clock: Callable[[], int] = versions.now_ms,
         logger: Logger | None = None,
         metrics: EphemeralMetrics | None = None,
+        report_poison_once: bool = True,
     ):
+        """`report_poison_once=False`: report a poison record however often it comes (an
+        operator's replay, whose queue message goes once the record is queued anew)."""
         self.clients = clients or Clients(settings.region, pool_size=settings.concurrency + 4)
         self.clock = clock
         self.logger = logger or Logger(service=self.service)
@@ -63,7 +89,9 @@ class ReplicationFunction:
                 KEY_ATTR,
                 EXPIRY_ATTR,
                 clock=lambda: self.clock() / 1000,
-            ),
+            )
+            if report_poison_once
+            else None,
         )
         self.signing = KeyRing(
             self.clients.lazy("ssm"),
@@ -87,4 +115,6 @@ class ReplicationFunction:
             self.metrics.flush_metrics()
             # With POWERTOOLS_METRICS_DISABLED, flushing keeps the values; never let them pile up.
             self.metrics.clear_metrics()
+        # The last batch's counts, for tests and for a look in a debugger; callers of the API
+        # take them from the BatchResult they get back.
         self.last_counts = dict(counts)

@@ -26,8 +26,8 @@ from aws_lambda_powertools.utilities.batch import EventType
 from botocore.exceptions import ClientError
 
 from replication import versions, wire
-from replication.batch import KeyOrderedBatchProcessor
-from replication.function import PERMANENT_ERRORS, ReplicationFunction
+from replication.batch import BatchOutcome, KeyOrderedBatchProcessor
+from replication.function import PERMANENT_ERRORS, BatchResult, ReplicationFunction
 from replication.settings import ReplicatorSettings
 from replication.signing import BadSignature
 from replication.stats import StatsTable
@@ -79,6 +79,7 @@ class _Batch:
     # Each item's records run on one thread, in order, so these need no lock.
     written: dict[str, _Written] = field(default_factory=dict)
     created: set[str] = field(default_factory=set)
+    trusted: bool = False  # an operator's changes, made on this machine: nothing to verify
     extra: Counter = field(default_factory=Counter)  # rejections, unsigned changes let in
     heartbeat_ages_ms: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -97,10 +98,16 @@ class _Batch:
 class Replicator(ReplicationFunction):
     service = "replicator"
 
-    def __init__(self, settings: ReplicatorSettings, **shared: Any):
+    def __init__(self, settings: ReplicatorSettings, record_stats: bool = True, **shared: Any):
+        """`record_stats=False` leaves the stats table alone: an operator's replicator, whose
+        versions (a backfill's may be years old) would read as lag."""
         super().__init__(settings, **shared)
         self.settings = settings
-        self.stats = StatsTable(self.clients.lazy("dynamodb"), settings.stats_table)
+        self.stats = (
+            StatsTable(self.clients.lazy("dynamodb"), settings.stats_table)
+            if record_stats
+            else None
+        )
         self.processor = KeyOrderedBatchProcessor(
             EventType.KinesisDataStreams,
             lambda raw: raw["kinesis"]["partitionKey"],
@@ -108,16 +115,40 @@ class Replicator(ReplicationFunction):
             logger=self.logger,
         )
 
+    # -- the public API --------------------------------------------------------------
+
     def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-        records = event.get("Records", [])
-        batch = _Batch()
+        """Lambda's entry point: a Kinesis event in, the partial-batch response out. A batch
+        whose every record failed raises, so the mapping treats it as a function error."""
+        outcome, _ = self._run(event.get("Records", []), trusted=False)
+        outcome.raise_if_all_failed()
+        return outcome.response
+
+    def process(self, records: list[dict[str, Any]]) -> BatchResult:
+        """Apply the replication stream's records (as Lambda delivers them); how each ended."""
+        outcome, counts = self._run(records, trusted=False)
+        return BatchResult.of(outcome, counts)
+
+    def apply(self, changes: list[wire.Change]) -> BatchResult:
+        """Apply changes made on this machine (an operator's repair or backfill) with the
+        checks and writes a stream record gets, except its signature: there is none to check."""
+        records = [_operator_record(position, change) for position, change in enumerate(changes)]
+        outcome, counts = self._run(records, trusted=True)
+        return BatchResult.of(outcome, counts)
+
+    def _run(self, records: list[dict[str, Any]], trusted: bool) -> tuple[BatchOutcome, Counter]:
+        batch = _Batch(trusted=trusted)
+        failed: set[int] | frozenset[int] = {id(raw) for raw in records}  # unless it completes
         try:
-            with self.processor(records=records, handler=partial(self._apply_record, batch)):
-                self.processor.process()
-                self._undo_resurrections(batch)
+            outcome = self.processor.run(
+                records,
+                partial(self._apply_record, batch),
+                after=lambda: self._undo_resurrections(batch),
+            )
+            failed = outcome.failed
         finally:
-            self._report(batch, records, {id(m.raw_event) for m in self.processor.fail_messages})
-        return self.processor.response()
+            counts = self._report(batch, records, failed)
+        return outcome, counts
 
     # -- per record ------------------------------------------------------------------
 
@@ -159,7 +190,9 @@ class Replicator(ReplicationFunction):
     def _refusal(self, batch: _Batch, received: wire.Received) -> tuple[str, str] | None:
         """Why this change must not be applied, as (rejection, reason); None if it may."""
         change, peer = received.change, self.settings.peer_region
-        if received.signature is None:
+        if batch.trusted:
+            pass
+        elif received.signature is None:
             if not self.settings.accept_unsigned_changes:
                 return "unsigned", "the change is not signed"
         else:
@@ -182,7 +215,7 @@ class Replicator(ReplicationFunction):
                 f"version {tuple(change.version)} is {ahead_ms // 1000} s ahead of this clock "
                 f"(at most {self.max_skew_ms // 1000} s allowed)"
             )
-        if received.signature is None:
+        if received.signature is None and not batch.trusted:
             batch.count("unsigned_accepted")
         return None
 
@@ -191,7 +224,8 @@ class Replicator(ReplicationFunction):
         stats table that can't be written is logged, not retried."""
         sent, now = change.version.timestamp, self.clock()
         try:
-            self.stats.heartbeat(change.origin, sent, now)
+            if self.stats is not None:
+                self.stats.heartbeat(change.origin, sent, now)
         except ClientError as exc:
             self.logger.warning("could not record a heartbeat", extra={"error": str(exc)})
         with batch.lock:
@@ -315,7 +349,7 @@ class Replicator(ReplicationFunction):
                 continue
             batch.settle(written.record, written.table, "stale")
 
-    def _report(self, batch: _Batch, records: list[dict[str, Any]], failed: set[int]) -> None:
+    def _report(self, batch: _Batch, records: list[dict[str, Any]], failed) -> Counter:
         per_table: dict[str, Counter] = defaultdict(Counter)
         totals: Counter = Counter()
         for raw in records:
@@ -328,6 +362,8 @@ class Replicator(ReplicationFunction):
             if not table:
                 continue
             lags = batch.lag_ms.get(table, [])
+            if self.stats is None:
+                continue
             try:
                 self.stats.add(table, counts, max(lags) if lags else None, self.clock())
             except ClientError as exc:
@@ -337,4 +373,19 @@ class Replicator(ReplicationFunction):
         timings = {"ReplicationLag": max(all_lags)} if all_lags else {}
         if batch.heartbeat_ages_ms:  # the freshest: how long ago the peer was last heard
             timings["HeartbeatAge"] = min(batch.heartbeat_ages_ms)
-        self.publish(totals + batch.extra, {**METRIC_NAMES, **REJECTIONS}, **timings)
+        counts = totals + batch.extra
+        self.publish(counts, {**METRIC_NAMES, **REJECTIONS}, **timings)
+        return counts
+
+
+def _operator_record(position: int, change: wire.Change) -> dict[str, Any]:
+    """A change made on this machine, shaped as the stream record it would have arrived in."""
+    return {
+        "eventID": f"operator:{position}",
+        "eventSource": "operator",
+        "kinesis": {
+            "partitionKey": wire.partition_key(change),
+            "sequenceNumber": str(position),
+            "data": base64.b64encode(wire.pack(change, None)).decode(),
+        },
+    }

@@ -31,8 +31,8 @@ from aws_lambda_powertools.utilities.batch import EventType
 from botocore.exceptions import BotoCoreError, ClientError
 
 from replication import streams, versions, wire
-from replication.batch import KeyOrderedBatchProcessor
-from replication.function import PERMANENT_ERRORS, ReplicationFunction
+from replication.batch import BatchOutcome, KeyOrderedBatchProcessor
+from replication.function import PERMANENT_ERRORS, BatchResult, ReplicationFunction
 from replication.peer import PeerCredentials, PeerStream
 from replication.settings import SenderSettings
 from replication.versions import UNVERSIONED, Version
@@ -124,10 +124,25 @@ class Sender(ReplicationFunction):
             EventType.DynamoDBStreams, _record_key, settings.concurrency, logger=self.logger
         )
 
+    # -- the public API --------------------------------------------------------------
+
     def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        """Lambda's entry point: a DynamoDB stream event (or the schedule's heartbeat event)
+        in, the partial-batch response out. A batch whose every record failed raises, so the
+        mapping treats it as a function error."""
         if event == HEARTBEAT_EVENT:
             return self.send_heartbeat(context)
-        records = event.get("Records", [])
+        outcome, _ = self._run(event.get("Records", []), context)
+        outcome.raise_if_all_failed()
+        return outcome.response
+
+    def process(self, records: list[dict[str, Any]], context: Any = None) -> BatchResult:
+        """Ship this region's stream records (as Lambda delivers them) to the peer; how each
+        ended. `context` (Lambda's) bounds the retries by the time left."""
+        outcome, counts = self._run(records, context)
+        return BatchResult.of(outcome, counts)
+
+    def _run(self, records: list[dict[str, Any]], context: Any) -> tuple[BatchOutcome, Counter]:
         horizon = self.clock() + self.max_skew_ms
         batch = _Batch(
             tombstones=self.tombstones.versions(self._tombstone_keys(records, horizon)),
@@ -135,21 +150,23 @@ class Sender(ReplicationFunction):
             horizon_ms=horizon,
         )
         refreshes_before = self.peer.credential_refreshes
+        failed: set[int] | frozenset[int] = {id(raw) for raw in records}  # unless it completes
+
+        def ship() -> None:
+            unshipped = self._ship(batch, context)
+            if unshipped:
+                self.processor.mark_failed(unshipped, ShipError("not accepted by the peer stream"))
+
         try:
-            with self.processor(records=records, handler=partial(self._handle_record, batch)):
-                self.processor.process()
-                unshipped = self._ship(batch, context)
-                if unshipped:
-                    self.processor.mark_failed(
-                        unshipped, ShipError("not accepted by the peer stream")
-                    )
+            outcome = self.processor.run(records, partial(self._handle_record, batch), after=ship)
+            failed = outcome.failed
         finally:
             batch.counts["peer_credential_refreshes"] = (
                 self.peer.credential_refreshes - refreshes_before
             )
-            failed = {id(m.raw_event) for m in self.processor.fail_messages}
-            self.publish(self._outcome_counts(batch, records, failed), METRIC_NAMES)
-        return self.processor.response()
+            counts = self._outcome_counts(batch, records, failed)
+            self.publish(counts, METRIC_NAMES)
+        return outcome, counts
 
     def send_heartbeat(self, context: Any = None) -> dict[str, Any]:
         """Ship a heartbeat through the path changes take (signed, with the peer's keys, to the

@@ -3,15 +3,12 @@ that a repair, a backfill or a redrive follows exactly the rules live replicatio
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from emulator.events import kinesis_batch
 from replication import versions, wire
 from replication.inbound import Replicator
 from replication.outbound import Sender
@@ -40,24 +37,6 @@ def _logger(service: str) -> Logger:
     )
 
 
-class NoStats:
-    """The stats table counts live replication; a tool reports its own work instead, and the
-    versions it carries (a backfill's may be years old) would read as lag."""
-
-    def add(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def heartbeat(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-def _report_every_time(function: Any) -> Any:
-    """A replay by redrive must queue a record that is still poison anew (the message it came
-    from is deleted), so a tool's function keeps no ledger of records reported before."""
-    function.failures.ledger = None
-    return function
-
-
 def replicator_for(side: Side, concurrency: int = 32) -> Replicator:
     """The region's replicator, as its Terraform (or the emulator) configures it, except that
     it leaves the stats table alone. One instance handles one batch at a time: give each
@@ -72,14 +51,17 @@ def replicator_for(side: Side, concurrency: int = 32) -> Replicator:
         failure_queue_url=side.queue_url(names.replicator_failure_queue),
         concurrency=concurrency,
     )
-    replicator = Replicator(
+    # The stats table counts live replication; a tool reports its own work instead, and the
+    # versions it carries (a backfill's may be years old) would read as lag. A replay by
+    # redrive must queue a record that is still poison anew (the message it came from goes).
+    return Replicator(
         settings,
+        record_stats=False,
+        report_poison_once=False,
         clients=side.function_clients(concurrency + 4),
         logger=_logger("replicator"),
         metrics=QuietMetrics(),
     )
-    replicator.stats = NoStats()
-    return _report_every_time(replicator)
 
 
 def sender_for(
@@ -102,13 +84,12 @@ def sender_for(
         peer_proxy_url=peer_proxy_url,
         concurrency=concurrency,
     )
-    return _report_every_time(
-        Sender(
-            settings,
-            clients=side.function_clients(concurrency + 4),
-            logger=_logger("sender"),
-            metrics=QuietMetrics(),
-        )
+    return Sender(
+        settings,
+        report_poison_once=False,
+        clients=side.function_clients(concurrency + 4),
+        logger=_logger("sender"),
+        metrics=QuietMetrics(),
     )
 
 
@@ -149,15 +130,8 @@ def delete_change(
 
 
 def apply_changes(replicator: Replicator, changes: list[wire.Change]) -> dict[str, int]:
-    """Apply changes through the replicator, as if they had arrived on its stream; the counts
-    of its outcomes (replicated, stale, failed, poison), also when every change failed."""
+    """Apply changes through the replicator's own checks and writes; the counts of its
+    outcomes (replicated, stale, failed, poison), also when every change failed."""
     if not changes:
         return {}
-    # Signed with the region's own keys: the operator's changes pass the checks a peer's do.
-    event = kinesis_batch(
-        changes, "arn:operator:kinesis", replicator.settings.region, keys=replicator.signing.get()
-    )
-    # Raised when the whole batch failed; the counts say so.
-    with contextlib.suppress(BatchProcessingError):
-        replicator.handle(event)
-    return dict(replicator.last_counts)
+    return dict(replicator.apply(changes).counts)

@@ -388,15 +388,16 @@ class Redrive:
         for start in range(0, len(records), REPLAY_BATCH):
             chunk = records[start : start + REPLAY_BATCH]
             try:
-                response = handler.handle({"Records": chunk}) or {}
+                result = handler.process(chunk)
             except Exception as exc:  # the function raised: Lambda would retry the batch
                 return f"the {function} failed the replayed records: {_one_line(exc)}"
-            failed = response.get("batchItemFailures") or []
+            failed = result.failed_ids
             counts["records_replayed"] += len(chunk) - len(failed)
             # The function sent these to its queue afresh: nothing is lost, but they need a look.
-            counts["new_poison"] += getattr(handler, "last_counts", {}).get("poison", 0)
+            counts["new_poison"] += result.counts.get("poison", 0)
             if failed:
-                return f"the {function} failed {len(failed)} of {len(chunk)} replayed records"
+                why = ": " + " ".join(result.errors[0].split()) if result.errors else ""
+                return f"the {function} failed {len(failed)} of {len(chunk)} replayed records{why}"
         return None
 
     def _repair(self, batch: FailedBatch) -> str:
@@ -419,11 +420,6 @@ class Redrive:
 
 
 def _one_line(exc: Exception) -> str:
-    """An error in one line; for a batch whose every record failed (Powertools raises then),
-    the first record's error rather than all the tracebacks."""
-    children = getattr(exc, "child_exceptions", None)
-    if children:
-        exc = children[0][1]
     return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
