@@ -25,7 +25,13 @@ the schema this serves; the stand-in adds what a provider must do for `validate`
   destroy deletes it; the aws_ssm_parameter data source reads a parameter the account holds.
   So a test can store a secret out of band, as tools/peer_keys.py does, and see whether a
   refresh carries it into the state, or publish a newer AMI ID. Without the variable there is no
-  account: apply records what it wrote and a refresh changes nothing.
+  account: apply records what it wrote and a refresh changes nothing;
+- answers the aws_dynamodb_table data source from the simulated account's tables (tables an
+  application's own Terraform manages, described in the provider's attribute names: stream,
+  keys, indexes, encryption), as the provider's read sets them, and fails as the provider does
+  for a table the account doesn't hold; `terraform import` of an aws_dynamodb_table reads the
+  table from the account too, and a plan replaces a table whose name, keys or local secondary
+  indexes change, and refuses attribute definitions that no key uses, as the provider does.
 
 Terraform starts it, through a wrapper script the harness writes, as
 
@@ -72,7 +78,8 @@ MAGIC_COOKIE_VALUE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca
 ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
 AMI_ID = "ami-0123456789abcdef0"
-# Names a JSON file holding the simulated account's Parameter Store (see AccountStore).
+# Names a JSON file holding the simulated account's Parameter Store and DynamoDB tables (see
+# AccountStore).
 ACCOUNT_STATE_ENV = "STUB_AWS_ACCOUNT_STATE"
 
 log = logging.getLogger("stub_aws_provider")
@@ -224,11 +231,17 @@ def configured_account(config: Json | None) -> Account:
 
 
 class AccountStore:
-    """The simulated account's Parameter Store: a JSON file shared by every provider process
-    Terraform starts and by the tests, which write into it out of band as tools/peer_keys.py
-    writes into a real account. Each change holds an exclusive lock on a file beside it.
+    """The simulated account's Parameter Store and DynamoDB tables: a JSON file shared by every
+    provider process Terraform starts and by the tests, which write into it out of band as
+    tools/peer_keys.py writes into a real account, or as an application's own Terraform creates
+    its tables. Each change holds an exclusive lock on a file beside it.
 
-        {"ssm_parameters": {"<region>": {"<name>": {"value", "type", "key_id", "version"}}}}
+        {"ssm_parameters": {"<region>": {"<name>": {"value", "type", "key_id", "version"}}},
+         "dynamodb_tables": {"<region>": {"<name>": {<aws_dynamodb_table attributes>}}}}
+
+    A table is described in the aws_dynamodb_table data source's attribute names (hash_key,
+    attribute, stream_enabled, stream_view_type, global_secondary_index, ...); what it leaves out
+    reads as the provider reads an unset field, and arn, stream_arn and stream_label are derived.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -276,6 +289,17 @@ class AccountStore:
     def delete_parameter(self, region: str, name: str) -> None:
         with self._document(write=True) as document:
             document.get("ssm_parameters", {}).get(region, {}).pop(name, None)
+
+    def table(self, region: str, name: str) -> Json | None:
+        with self._document(write=False) as document:
+            return document.get("dynamodb_tables", {}).get(region, {}).get(name)
+
+    def put_table(self, region: str, name: str, **attributes: Any) -> None:
+        """A table the account holds (created outside this Terraform), in the provider's
+        attribute names."""
+        with self._document(write=True) as document:
+            tables = document.setdefault("dynamodb_tables", {}).setdefault(region, {})
+            tables[name] = {"name": name, **attributes}
 
 
 # What aws_ssm_parameter does to its state (the provider's resourceParameterCreate, Update and
@@ -331,6 +355,147 @@ def ssm_parameter_read(state: Json, stored: Json, write_only: bool) -> Json:
     if write_only:
         state["value"] = None
     return state
+
+
+# What aws_dynamodb_table does that the schema can't say (internal/service/dynamodb/table.go and
+# table_data_source.go): which arguments force a new table, which attribute definitions it
+# accepts, and how its read describes a table.
+DYNAMODB_TABLE = "aws_dynamodb_table"
+STREAM_LABEL = "2026-01-01T00:00:00.000"
+
+
+def dynamodb_table_errors(config: Any) -> list[pb.Diagnostic]:
+    """The provider's CustomizeDiff (validateTableAttributes): every attribute definition is a
+    key of the table or of an index, and every key has a definition."""
+    if not isinstance(config, dict) or contains_unknown(config):
+        return []
+    keys = {config.get("hash_key"), config.get("range_key")}
+    for index in config.get("local_secondary_index") or []:
+        keys.add(index.get("range_key"))
+    for index in config.get("global_secondary_index") or []:
+        keys |= {index.get("hash_key"), index.get("range_key")}
+    keys.discard(None)
+    defined = {a.get("name") for a in config.get("attribute") or []}
+    errors = []
+    if defined - keys:
+        unused = " ".join(sorted(defined - keys))
+        errors.append(error(f"all attributes must be indexed. Unused attributes: [{unused}]"))
+    if keys - defined:
+        missing = " ".join(sorted(keys - defined))
+        summary = f"all indexes must match a defined attribute. Unmatched indexes: [{missing}]"
+        errors.append(error(summary))
+    return errors
+
+
+# Arguments whose change replaces the table (ForceNew in the provider's schema).
+DYNAMODB_TABLE_REPLACED_BY = ("name", "hash_key", "range_key", "local_secondary_index")
+
+
+class TableNotFound(Exception):
+    pass
+
+
+class AccountError(Exception):
+    """The simulated account holds something no real account could."""
+
+
+def zero(ty: Any) -> Any:
+    """What the provider's read sets for a field AWS leaves out: Go's zero value."""
+    if ty == "string":
+        return ""
+    if ty == "number":
+        return 0
+    if ty == "bool":
+        return False
+    if isinstance(ty, list) and ty[0] in ("list", "set"):
+        return []
+    if isinstance(ty, list) and ty[0] == "map":
+        return {}
+    if isinstance(ty, list) and ty[0] == "object":
+        return {key: zero(t) for key, t in ty[1].items()}
+    return None
+
+
+def block_type(block: Json) -> Any:
+    """The cty type of a schema block's objects, as attribute types are written."""
+    attributes = {name: a["type"] for name, a in block.get("attributes", {}).items()}
+    for name, nested in block.get("block_types", {}).items():
+        inner = block_type(nested["block"])
+        mode = nested["nesting_mode"]
+        attributes[name] = inner if mode in ("single", "group") else [mode, inner]
+    return ["object", attributes]
+
+
+def conform(ty: Any, value: Any) -> Any:
+    """`value` filled out to type `ty`, as the provider's read sets it: every object attribute
+    present, the ones AWS left out at their zero value."""
+    if isinstance(ty, list) and ty[0] == "object":
+        value = value or {}
+        return {
+            key: conform(t, value[key]) if key in value else zero(t) for key, t in ty[1].items()
+        }
+    if isinstance(ty, list) and ty[0] in ("list", "set") and isinstance(value, list):
+        return [conform(ty[1], item) for item in value]
+    return value
+
+
+def stored_table(store: AccountStore | None, region: str, name: str, block: Json) -> Json:
+    """The account's table `name`, as the provider's read describes it: derived arn and stream,
+    every attribute the schema has. Raises TableNotFound."""
+    stored = store.table(region, name) if store is not None else None
+    if stored is None:
+        raise TableNotFound(name)
+    known = set(block.get("attributes", {})) | set(block.get("block_types", {}))
+    unknown = sorted(set(stored) - known)
+    if unknown:
+        raise AccountError(
+            f"the simulated account's table {name} has {', '.join(unknown)}, which "
+            "aws_dynamodb_table doesn't have: describe it in the provider's attribute names"
+        )
+    arn = f"arn:{partition_of(region).name}:dynamodb:{region}:{ACCOUNT_ID}:table/{name}"
+    table = {"billing_mode": "PROVISIONED", "table_class": "STANDARD", **stored}
+    table.update(id=name, arn=arn, region=region)
+    if table.get("stream_enabled"):
+        table.setdefault("stream_label", STREAM_LABEL)
+        table.setdefault("stream_arn", f"{arn}/stream/{table['stream_label']}")
+    else:
+        # No StreamSpecification: the read sets stream_enabled false and an empty view type.
+        table.update(stream_enabled=False, stream_view_type="")
+    return table
+
+
+def resource_state(block: Json, value: Json | None) -> Json:
+    """`value` as a resource's state of schema `block`: an argument nobody set is null, a block
+    nobody wrote is absent (no elements)."""
+    value = value or {}
+    state: Json = {name: value.get(name) for name in block.get("attributes", {})}
+    for name, nested in block.get("block_types", {}).items():
+        inner, given = nested["block"], value.get(name)
+        if nested["nesting_mode"] in ("single", "group"):
+            state[name] = None if given is None else resource_state(inner, given)
+        else:
+            state[name] = [resource_state(inner, item) for item in given or []]
+    return state
+
+
+def canonical(value: Any) -> Any:
+    """A value comparable whatever the order of its set elements."""
+    if isinstance(value, list):
+        return sorted(json.dumps(canonical(v), sort_keys=True, default=repr) for v in value)
+    if isinstance(value, dict):
+        return {k: canonical(v) for k, v in value.items()}
+    return value
+
+
+def replaced_by(type_name: str, prior: Json, planned: Json) -> list[pb.AttributePath]:
+    """The ForceNew arguments whose planned value differs from the prior state's."""
+    names = DYNAMODB_TABLE_REPLACED_BY if type_name == DYNAMODB_TABLE else ()
+    return [
+        pb.AttributePath(steps=[pb.AttributePath.Step(attribute_name=name)])
+        for name in names
+        if contains_unknown(planned.get(name))
+        or canonical(prior.get(name)) != canonical(planned.get(name))
+    ]
 
 
 # --------------------------------------------------------------------------- data sources
@@ -849,6 +1014,10 @@ class StubAwsProvider(pb_grpc.ProviderServicer):
         if proposed is None:  # destroy
             return pb.PlanResourceChange.Response(planned_state=request.proposed_new_state)
         block = self.resources[request.type_name]["block"]
+        if request.type_name == DYNAMODB_TABLE:
+            errors = dynamodb_table_errors(decode(request.config))
+            if errors:
+                return pb.PlanResourceChange.Response(diagnostics=errors)
         if prior is not None:
             # Update: Terraform's proposed state already keeps the prior values of computed
             # attributes the configuration leaves unset.
@@ -860,7 +1029,10 @@ class StubAwsProvider(pb_grpc.ProviderServicer):
                     planned.update(has_value_wo=UNKNOWN, version=UNKNOWN)
                 if planned.get("value") != prior.get("value"):
                     planned["version"] = UNKNOWN
-            return pb.PlanResourceChange.Response(planned_state=encode(planned))
+            return pb.PlanResourceChange.Response(
+                planned_state=encode(planned),
+                requires_replace=replaced_by(request.type_name, prior, planned),
+            )
         planned = transform(block, transform(block, proposed, null_if_write_only), unknown_if_unset)
         attributes = block.get("attributes", {})
         if "region" in attributes and proposed.get("region") is None:
@@ -942,8 +1114,30 @@ class StubAwsProvider(pb_grpc.ProviderServicer):
         )
 
     def ImportResourceState(self, request, context):
-        summary = "The stand-in for hashicorp/aws can't import: it reaches no AWS account"
-        return pb.ImportResourceState.Response(diagnostics=[error(summary)])
+        if request.type_name != DYNAMODB_TABLE or self.store is None:
+            summary = "The stand-in for hashicorp/aws can't import: it reaches no AWS account"
+            if request.type_name == DYNAMODB_TABLE:
+                summary += " (STUB_AWS_ACCOUNT_STATE names none)"
+            return pb.ImportResourceState.Response(diagnostics=[error(summary)])
+        block = self.resources[request.type_name]["block"]
+        try:
+            table = stored_table(self.store, self.account.region, request.id, block)
+        except TableNotFound:
+            # The provider's read finds nothing, and Terraform says so.
+            summary = "Cannot import non-existent remote object"
+            detail = (
+                f"While attempting to import an existing object to {request.type_name}, the "
+                f"provider detected that no object exists with the given id ({request.id})."
+            )
+            return pb.ImportResourceState.Response(diagnostics=[error(summary, detail)])
+        except AccountError as problem:
+            return pb.ImportResourceState.Response(diagnostics=[error(str(problem))])
+        table.setdefault("tags_all", table.get("tags") or {})
+        state = resource_state(block, table)
+        imported = pb.ImportResourceState.ImportedResource(
+            type_name=request.type_name, state=encode(state)
+        )
+        return pb.ImportResourceState.Response(imported_resources=[imported])
 
     def ReadDataSource(self, request, context):
         config = decode(request.config)
@@ -954,6 +1148,8 @@ class StubAwsProvider(pb_grpc.ProviderServicer):
             # it plans the read for apply itself, every computed attribute unknown.
             summary = f"{request.type_name}: configuration not wholly known"
             return pb.ReadDataSource.Response(diagnostics=[error(summary)])
+        if request.type_name == DYNAMODB_TABLE:
+            return self.read_dynamodb_table(config, block)
         try:
             answers = data_source_answers(request.type_name, config, self.account)
         except PolicyError as problem:
@@ -976,6 +1172,36 @@ class StubAwsProvider(pb_grpc.ProviderServicer):
             if state.get(name) is None and attribute.get("computed"):
                 default = placeholder(attribute.get("type"), name, self.account)
                 state[name] = answers.get(name, default)
+        return pb.ReadDataSource.Response(state=encode(state))
+
+    def read_dynamodb_table(self, config: Json, block: Json) -> pb.ReadDataSource.Response:
+        """The provider's dataSourceTableRead: DescribeTable (and its backups and TTL) of a
+        table the simulated account holds."""
+        name = config.get("name") or ""
+        region = config.get("region") or self.account.region
+        try:
+            table = stored_table(self.store, region, name, block)
+        except TableNotFound:
+            summary = f"reading Dynamodb Table ({name}): couldn't find resource"
+            detail = (
+                ""
+                if self.store is not None
+                else (
+                    "The stand-in reads tables from the simulated account, and "
+                    "STUB_AWS_ACCOUNT_STATE names none."
+                )
+            )
+            return pb.ReadDataSource.Response(diagnostics=[error(summary, detail)])
+        except AccountError as problem:
+            return pb.ReadDataSource.Response(diagnostics=[error(str(problem))])
+        # What the configuration sets stays as set; everything computed comes from the table.
+        attributes = block.get("attributes", {})
+        arguments = {
+            name: value
+            for name, value in config.items()
+            if name in attributes and not attributes[name].get("computed")
+        }
+        state = conform(block_type(block), {**table, **arguments})
         return pb.ReadDataSource.Response(state=encode(state))
 
     def StopProvider(self, request, context):

@@ -326,3 +326,214 @@ def test_planned_table_has_computed_attributes_unknown(plan):
     # Known at plan time, as the real provider plans them:
     assert change["after"]["region"] == "cn-north-1"
     assert change["after"]["tags_all"] == {"Name": "user", "project": "ddb-replication"}
+
+
+# ------------------------------------------------------------------------------- DynamoDB tables
+
+TABLES = """
+terraform {
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "%(version)s"
+    }
+  }
+}
+
+provider "aws" {
+  region = "cn-north-1"
+}
+
+%(body)s
+"""
+
+# A table an application's Terraform created: composite key, a GSI and an LSI, its own key.
+ORDERS = {
+    "hash_key": "customer_id",
+    "range_key": "order_no",
+    "attribute": [
+        {"name": "customer_id", "type": "S"},
+        {"name": "order_no", "type": "N"},
+        {"name": "status", "type": "S"},
+        {"name": "placed_at", "type": "N"},
+    ],
+    "billing_mode": "PAY_PER_REQUEST",
+    "stream_enabled": True,
+    "stream_view_type": "NEW_AND_OLD_IMAGES",
+    "global_secondary_index": [
+        {"name": "by-status", "hash_key": "status", "projection_type": "KEYS_ONLY"}
+    ],
+    "local_secondary_index": [
+        {
+            "name": "by-placed-at",
+            "range_key": "placed_at",
+            "projection_type": "INCLUDE",
+            "non_key_attributes": ["total"],
+        }
+    ],
+    "server_side_encryption": [
+        {"enabled": True, "kms_key_arn": "arn:aws-cn:kms:cn-north-1:123456789012:key/app"}
+    ],
+}
+
+ORDERS_RESOURCE = """
+resource "aws_dynamodb_table" "orders" {
+  name         = "orders-cn"
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "customer_id"
+  range_key    = "order_no"
+  attribute {
+    name = "customer_id"
+    type = "S"
+  }
+  attribute {
+    name = "order_no"
+    type = "N"
+  }
+  attribute {
+    name = "status"
+    type = "S"
+  }
+  attribute {
+    name = "placed_at"
+    type = "N"
+  }
+  global_secondary_index {
+    name            = "by-status"
+    hash_key        = "status"
+    projection_type = "KEYS_ONLY"
+  }
+  local_secondary_index {
+    name               = "by-placed-at"
+    range_key          = "placed_at"
+    projection_type    = "%(lsi_projection)s"
+    non_key_attributes = %(lsi_attributes)s
+  }
+}
+"""
+
+
+@pytest.fixture
+def account(terraform: Terraform, tmp_path) -> Callable[..., subprocess.CompletedProcess]:
+    """Runs Terraform on a configuration body in tmp_path, against a simulated account holding
+    orders-cn (ORDERS) and a table with no stream."""
+    from tests.terraform.stub_aws_provider import ACCOUNT_STATE_ENV, AccountStore
+
+    store = AccountStore(tmp_path / "account.json")
+    store.put_table("cn-north-1", "orders-cn", **ORDERS)
+    store.put_table(
+        "cn-north-1", "audit-cn", hash_key="id", attribute=[{"name": "id", "type": "S"}]
+    )
+    root = tmp_path / "root"
+    root.mkdir()
+    env = {**terraform.env, ACCOUNT_STATE_ENV: str(store.path)}
+
+    def run(body: str | None, *args: str) -> subprocess.CompletedProcess:
+        if body is not None:
+            (root / "main.tf").write_text(TABLES % {"version": PROVIDER_VERSION, "body": body})
+        if not (root / ".terraform").exists():
+            init = subprocess.run([terraform.binary, "init", "-no-color"], cwd=root, env=env)
+            assert init.returncode == 0
+        return subprocess.run(
+            [terraform.binary, *args], cwd=root, env=env, capture_output=True, text=True
+        )
+
+    return run
+
+
+def test_an_existing_table_is_read_from_the_simulated_account(account):
+    body = """
+data "aws_dynamodb_table" "orders" {
+  name = "orders-cn"
+}
+data "aws_dynamodb_table" "audit" {
+  name = "audit-cn"
+}
+output "orders" {
+  value = data.aws_dynamodb_table.orders
+}
+output "audit" {
+  value = data.aws_dynamodb_table.audit
+}
+"""
+    planned = account(body, "plan", "-no-color", "-out=tfplan")
+    assert planned.returncode == 0, planned.stderr
+    values = outputs(json.loads(account(None, "show", "-json", "tfplan").stdout))
+    orders, audit = values["orders"], values["audit"]
+    arn = "arn:aws-cn:dynamodb:cn-north-1:123456789012:table/orders-cn"
+    assert orders["arn"] == arn
+    assert orders["stream_arn"].startswith(f"{arn}/stream/")
+    assert orders["stream_arn"].endswith(orders["stream_label"])
+    assert (orders["stream_enabled"], orders["stream_view_type"]) == (True, "NEW_AND_OLD_IMAGES")
+    assert (orders["hash_key"], orders["range_key"]) == ("customer_id", "order_no")
+    [gsi] = orders["global_secondary_index"]
+    assert (gsi["name"], gsi["hash_key"], gsi["projection_type"]) == (
+        "by-status",
+        "status",
+        "KEYS_ONLY",
+    )
+    assert orders["server_side_encryption"] == ORDERS["server_side_encryption"]
+    # A table without a stream reads as the provider reads it: disabled, no view type; and
+    # what AWS leaves out is Go's zero value, not a placeholder.
+    assert (audit["stream_enabled"], audit["stream_view_type"], audit["stream_arn"]) == (
+        False,
+        "",
+        "",
+    )
+    assert (audit["billing_mode"], audit["range_key"], audit["server_side_encryption"]) == (
+        "PROVISIONED",
+        "",
+        [],
+    )
+
+
+def test_a_table_the_account_lacks_fails_as_the_provider_does(account):
+    body = 'data "aws_dynamodb_table" "missing" {\n  name = "missing-cn"\n}\n'
+    result = account(body, "plan", "-no-color")
+    assert result.returncode != 0
+    assert "reading Dynamodb Table (missing-cn): couldn't find resource" in result.stderr
+
+
+def test_the_account_describes_tables_in_the_providers_attribute_names(account, tmp_path):
+    from tests.terraform.stub_aws_provider import AccountStore
+
+    AccountStore(tmp_path / "account.json").put_table("cn-north-1", "odd-cn", streamViewType="X")
+    result = account('data "aws_dynamodb_table" "odd" {\n  name = "odd-cn"\n}\n', "plan")
+    assert result.returncode != 0
+    assert "odd-cn has streamViewType, which aws_dynamodb_table doesn't have" in result.stderr
+
+
+def test_an_imported_table_is_replaced_only_when_a_local_index_changes(account):
+    same = ORDERS_RESOURCE % {"lsi_projection": "INCLUDE", "lsi_attributes": '["total"]'}
+    imported = account(same, "import", "-no-color", "aws_dynamodb_table.orders", "orders-cn")
+    assert imported.returncode == 0, imported.stderr
+
+    def change() -> dict:
+        planned = account(None, "plan", "-no-color", "-out=tfplan")
+        assert planned.returncode == 0, planned.stderr
+        shown = json.loads(account(None, "show", "-json", "tfplan").stdout)
+        [found] = [c for c in shown["resource_changes"] if c["type"] == "aws_dynamodb_table"]
+        return found
+
+    # The same indexes: the table is updated in place (encryption, here), its indexes untouched.
+    kept = change()
+    assert kept["change"]["actions"] == ["update"]
+    for index in ("global_secondary_index", "local_secondary_index"):
+        assert kept["change"]["before"][index] == kept["change"]["after"][index]
+    # A local secondary index exists only from the table's creation: changing one replaces it.
+    account(ORDERS_RESOURCE % {"lsi_projection": "ALL", "lsi_attributes": "null"}, "version")
+    replaced = change()
+    assert replaced["change"]["actions"] == ["delete", "create"]
+    assert replaced["action_reason"] == "replace_because_cannot_update"
+    assert replaced["change"]["replace_paths"] == [["local_secondary_index"]]
+
+
+def test_attribute_definitions_must_each_be_a_key(account):
+    body = ORDERS_RESOURCE % {"lsi_projection": "ALL", "lsi_attributes": "null"}
+    unused = body.replace(
+        "  global_secondary_index {",
+        '  attribute {\n    name = "note"\n    type = "S"\n  }\n  global_secondary_index {',
+    )
+    result = account(unused, "plan", "-no-color")
+    assert result.returncode != 0
+    assert "all attributes must be indexed. Unused attributes: [note]" in result.stderr
