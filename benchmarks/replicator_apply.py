@@ -25,7 +25,7 @@ from moto import mock_aws
 
 from emulator import events, resources, topology
 from emulator.environment import use_local_aws
-from emulator.mapping import DynamoDBStreamSource
+from emulator.stream_sources import DynamoDBStreamSource
 from replication import wire
 from replication.clients import Clients
 from replication.inbound import Replicator

@@ -16,7 +16,6 @@ MaximumBatchingWindowInSeconds, and handles the outcome as Lambda does:
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 import uuid
@@ -27,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from emulator.functions import FunctionError
-from emulator.mapping import DynamoDBStreamSource, KinesisSource
+from emulator.stream_sources import StreamSource
 
 
 @dataclass(frozen=True)
@@ -55,47 +54,11 @@ class MappingStats:
                 setattr(self, name, getattr(self, name) + value)
 
 
-class _Kind:
-    """What differs between the two stream services."""
-
-    def __init__(self, source):
-        self.dynamodb = isinstance(source, DynamoDBStreamSource)
-        self.batch_info = "DDBStreamBatchInfo" if self.dynamodb else "KinesisBatchInfo"
-        self.read_limit = 1000 if self.dynamodb else 10_000
-
-    def key(self, record: dict[str, Any]) -> str:
-        if self.dynamodb:
-            return json.dumps(record["dynamodb"]["Keys"], sort_keys=True)
-        return record["kinesis"]["partitionKey"]
-
-    def sequence(self, record: dict[str, Any]) -> str:
-        return (
-            record["dynamodb"]["SequenceNumber"]
-            if self.dynamodb
-            else record["kinesis"]["sequenceNumber"]
-        )
-
-    def arrival(self, record: dict[str, Any]) -> float:
-        if self.dynamodb:
-            return float(record["dynamodb"]["ApproximateCreationDateTime"])
-        return float(record["kinesis"]["approximateArrivalTimestamp"])
-
-    def is_noop(self, record: dict[str, Any]) -> bool:
-        # moto emits a MODIFY for a write that changed nothing; DynamoDB Streams does not.
-        ddb = record.get("dynamodb", {})
-        return (
-            self.dynamodb
-            and record["eventName"] == "MODIFY"
-            and "NewImage" in ddb
-            and ddb.get("NewImage") == ddb.get("OldImage")
-        )
-
-
 class EventSourceMapping:
     def __init__(
         self,
         name: str,
-        source: DynamoDBStreamSource | KinesisSource,
+        source: StreamSource,
         invoke: Callable[[dict[str, Any]], dict[str, Any] | None],
         config: MappingConfig,
         on_failure: Callable[[dict[str, Any]], None],
@@ -109,7 +72,6 @@ class EventSourceMapping:
         self.on_failure = on_failure
         self.function_arn = function_arn
         self.on_done = on_done
-        self.kind = _Kind(source)
         self.stats = MappingStats()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -142,24 +104,24 @@ class EventSourceMapping:
         after: str | None = None
         while not self._stop.is_set():
             try:
-                records = self.source.read(shard_id, after, self.kind.read_limit)
+                records = self.source.read(shard_id, after, self.source.read_limit)
             except Exception:  # the service hiccuped: poll again next time
                 records = []
             if records:
-                after = self.kind.sequence(records[-1])
+                after = self.source.sequence_of(records[-1])
                 for record in records:
-                    if self.kind.is_noop(record):
+                    if self.source.is_noop(record):
                         continue
-                    digest = hashlib.md5(self.kind.key(record).encode()).digest()
+                    digest = hashlib.md5(self.source.key_of(record).encode()).digest()
                     lanes[int.from_bytes(digest[:4], "big") % len(lanes)].offer(record)
-            if len(records) < self.kind.read_limit:
+            if len(records) < self.source.read_limit:
                 self._stop.wait(self.config.poll_interval_s)
 
     def failure_message(
         self, shard_id: str, batch: list[dict[str, Any]], condition: str, attempts: int
     ):
         """The record AWS sends to a stream mapping's on-failure destination."""
-        arrivals = [datetime.fromtimestamp(self.kind.arrival(r), UTC).isoformat() for r in batch]
+        arrivals = [_iso(self.source.arrival_of(r)) for r in (batch[0], batch[-1])]
         return {
             "requestContext": {
                 "requestId": str(uuid.uuid4()),
@@ -174,16 +136,20 @@ class EventSourceMapping:
             },
             "version": "1.0",
             "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            self.kind.batch_info: {
+            self.source.batch_info: {
                 "shardId": shard_id,
-                "startSequenceNumber": self.kind.sequence(batch[0]),
-                "endSequenceNumber": self.kind.sequence(batch[-1]),
+                "startSequenceNumber": self.source.sequence_of(batch[0]),
+                "endSequenceNumber": self.source.sequence_of(batch[-1]),
                 "approximateArrivalOfFirstRecord": arrivals[0],
                 "approximateArrivalOfLastRecord": arrivals[-1],
                 "batchSize": len(batch),
-                "streamArn": getattr(self.source, "arn", ""),
+                "streamArn": self.source.arn,
             },
         }
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat()
 
 
 class _Lane:
@@ -234,7 +200,7 @@ class _Lane:
             if failed is None:
                 done = 0
             else:
-                sequences = [mapping.kind.sequence(r) for r in batch]
+                sequences = [mapping.source.sequence_of(r) for r in batch]
                 first = min((s for s in failed if s in sequences), key=int, default=sequences[0])
                 done = sequences.index(first)
                 self._done(done, batch[:done])
@@ -256,7 +222,7 @@ class _Lane:
                 self.ready.wait(0.2)
                 return []
             if window and len(self.pending) < limit:
-                waited = time.time() - self.mapping.kind.arrival(self.pending[0])
+                waited = time.time() - self.mapping.source.arrival_of(self.pending[0])
                 if waited < window:
                     self.ready.wait(min(window - waited, 0.2))
                     if len(self.pending) < limit:
@@ -269,7 +235,7 @@ class _Lane:
         if max_age < 0:
             return batch
         now = time.time()
-        expired = [r for r in batch if now - self.mapping.kind.arrival(r) > max_age]
+        expired = [r for r in batch if now - self.mapping.source.arrival_of(r) > max_age]
         if expired:
             self.mapping.on_failure(
                 self.mapping.failure_message(self.shard_id, expired, "RecordAgeExceeded", 0)

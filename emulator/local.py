@@ -29,8 +29,9 @@ from emulator import resources, topology
 from emulator.esm import EventSourceMapping, MappingConfig
 from emulator.faults import FaultProxy
 from emulator.functions import Function, FunctionError
-from emulator.mapping import DynamoDBStreamSource, KinesisSource, sqs_destination
+from emulator.mapping import sqs_destination
 from emulator.pipeline import scan_all
+from emulator.stream_sources import DynamoDBStreamSource, KinesisSource
 from replication import wire
 from replication.versions import now_ms
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from emulator import events
+from emulator.stream_sources import StreamSource
 
 Handler = Callable[[dict[str, Any]], dict[str, Any] | None]
 
@@ -27,69 +27,9 @@ class _Shard:
     attempts: int = 0
 
 
-class _Source:
-    """Reads one stream's shards from a checkpoint; subclasses know the service."""
-
-    def shards(self) -> list[str]:
-        raise NotImplementedError
-
-    def read(self, shard_id: str, after: str | None, limit: int) -> list[dict[str, Any]]:
-        raise NotImplementedError
-
-    def sequence_of(self, record: dict[str, Any]) -> str:
-        raise NotImplementedError
-
-
-class DynamoDBStreamSource(_Source):
-    def __init__(self, client: Any, stream_arn: str, region: str):
-        self.client, self.arn, self.region = client, stream_arn, region
-
-    def shards(self) -> list[str]:
-        description = self.client.describe_stream(StreamArn=self.arn)["StreamDescription"]
-        return [s["ShardId"] for s in description["Shards"]]
-
-    def read(self, shard_id, after, limit):
-        position = (
-            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
-            if after
-            else {"ShardIteratorType": "TRIM_HORIZON"}
-        )
-        iterator = self.client.get_shard_iterator(StreamArn=self.arn, ShardId=shard_id, **position)
-        records = self.client.get_records(ShardIterator=iterator["ShardIterator"], Limit=limit)
-        return [events.dynamodb_record(r, self.arn, self.region) for r in records["Records"]]
-
-    def sequence_of(self, record):
-        return record["dynamodb"]["SequenceNumber"]
-
-
-class KinesisSource(_Source):
-    def __init__(self, client: Any, stream_name: str, stream_arn: str, region: str):
-        self.client, self.name, self.arn, self.region = client, stream_name, stream_arn, region
-
-    def shards(self) -> list[str]:
-        return [s["ShardId"] for s in self.client.list_shards(StreamName=self.name)["Shards"]]
-
-    def read(self, shard_id, after, limit):
-        position = (
-            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": after}
-            if after
-            else {"ShardIteratorType": "TRIM_HORIZON"}
-        )
-        iterator = self.client.get_shard_iterator(
-            StreamName=self.name, ShardId=shard_id, **position
-        )
-        records = self.client.get_records(ShardIterator=iterator["ShardIterator"], Limit=limit)
-        return [
-            events.kinesis_record(r, self.arn, shard_id, self.region) for r in records["Records"]
-        ]
-
-    def sequence_of(self, record):
-        return record["kinesis"]["sequenceNumber"]
-
-
 @dataclass
 class Mapping:
-    source: _Source
+    source: StreamSource
     handler: Handler
     batch_size: int = 500
     max_retries: int = 10

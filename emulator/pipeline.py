@@ -14,7 +14,8 @@ from typing import Any
 import boto3
 
 from emulator import resources, topology
-from emulator.mapping import DynamoDBStreamSource, KinesisSource, Mapping, sqs_destination
+from emulator.mapping import Mapping, sqs_destination
+from emulator.stream_sources import DynamoDBStreamSource, KinesisSource
 from replication.clients import Clients
 from replication.inbound import Replicator
 from replication.outbound import Sender

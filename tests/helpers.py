@@ -14,9 +14,9 @@ import pytest
 from emulator import events
 from emulator.environment import LOCAL_AWS
 from emulator.local import LocalDeployment
-from emulator.mapping import DynamoDBStreamSource, KinesisSource
 from emulator.pipeline import Node
 from emulator.resources import SIGNING_KEYS, drain_queue
+from emulator.stream_sources import DynamoDBStreamSource, KinesisSource
 from replication import wire
 from replication.stamping import stamp
 

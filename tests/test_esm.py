@@ -20,7 +20,7 @@ import pytest
 
 from emulator.esm import EventSourceMapping, MappingConfig
 from emulator.functions import FunctionError
-from emulator.mapping import DynamoDBStreamSource, KinesisSource
+from emulator.stream_sources import DynamoDBStreamSource, KinesisSource
 
 SHARD = "shardId-000000000000"
 KINESIS_ARN = "arn:aws-cn:kinesis:cn-north-1:000000000000:stream/replication"
@@ -181,7 +181,7 @@ class Harness:
         call = Call(
             thread=threading.get_ident(),
             sequences=[self.source.sequence_of(r) for r in batch],  # type: ignore[attr-defined]
-            keys=[self.mapping.kind.key(r) for r in batch],
+            keys=[self.source.key_of(r) for r in batch],
             at=time.time(),
         )
         with self.lock:

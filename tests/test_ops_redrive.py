@@ -15,9 +15,9 @@ import pytest
 
 from emulator import events
 from emulator.esm import EventSourceMapping, MappingConfig
-from emulator.mapping import DynamoDBStreamSource, KinesisSource
 from emulator.pipeline import scan_all
 from emulator.resources import SIGNING_KEYS
+from emulator.stream_sources import DynamoDBStreamSource, KinesisSource
 from emulator.topology import CHINA, GLOBAL
 from replication import wire
 from replication.failures import FailureQueue
