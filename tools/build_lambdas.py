@@ -38,13 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-try:
-    from emulator import topology
-    from tools import cli
-except ImportError:  # run as a plain script, without the project installed
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from emulator import topology
-    from tools import cli
+from deployment import names
+from tools import cli
 
 PROG = "build_lambdas.py"
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +47,7 @@ SOURCE_ROOT = ROOT / "lambda"
 # Where `make lambda-wheels` downloads the runtime's wheels, for offline builds (tests).
 LOCAL_WHEELHOUSE = ROOT / ".cache" / "lambda-wheels"
 DEFAULT_OUT = ROOT / "dist"
-DEFAULTS_FILE = topology.DEFAULTS_FILE
+DEFAULTS_FILE = names.DEFAULTS_FILE
 
 FUNCTIONS = ("sender", "replicator")  # each one's handler module is <name>.py
 SHARED_PACKAGE = "replication"
@@ -87,7 +82,7 @@ class UsageError(cli.UsageError, BuildError):
 def default_runtime(defaults: Path = DEFAULTS_FILE) -> str:
     """The Lambda runtime named in defaults.json ("lambda_runtime")."""
     try:
-        return str(topology.lambda_runtime(defaults))
+        return str(names.lambda_runtime(defaults))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BuildError(f"cannot read lambda_runtime from {shown(defaults)}: {exc}") from None
 

@@ -11,19 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
-
-try:
-    from tools import cli, loader
-except ModuleNotFoundError as missing:  # a checkout without the editable install
-    if missing.name not in {"tools", "emulator", "replication"}:
-        raise
-    _ROOT = Path(__file__).resolve().parent.parent
-    sys.path[:0] = [str(_ROOT), str(_ROOT / "lambda")]
-    from tools import cli, loader
 
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
@@ -39,6 +28,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.text import Text
+
+from tools import cli, loader
 
 PROG = "load_items.py"
 

@@ -35,20 +35,20 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 from faker import Faker
 
-from emulator import topology
+from deployment.names import CHINA, GLOBAL, RegionNames, region_names
+from deployment.tables import LOADER_STATS_PREFIX
 from replication.stamping import stamp
 from replication.versions import now_ms
 from tools import cli
 
 MAX_BATCH = 25  # BatchWriteItem's limit
-REGION_ALIASES = {"cn": topology.CHINA, "sg": topology.GLOBAL}
+REGION_ALIASES = {"cn": CHINA, "sg": GLOBAL}
 # What a region name looks like: cn-north-1, ap-southeast-1, us-gov-west-1, eu-central-2.
 REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 THROTTLING_CODES = frozenset(
     {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
 )
 STATS_KEY_ATTR = "PK"  # replicator_stats' partition key (S), as replication/stats.py writes it
-STATS_KEY_PREFIX = "loader_stats#"
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -88,19 +88,17 @@ def resolve_region(value: str) -> str:
     return region
 
 
-def default_table(region: str, names: Mapping[str, topology.RegionNames] | None = None) -> str:
+def default_table(region: str, names: Mapping[str, RegionNames] | None = None) -> str:
     """The region's first replicated table in defaults.json."""
-    names = topology.load() if names is None else names
+    names = region_names() if names is None else names
     if region not in names or not names[region].tables:
         raise UsageError(f"defaults.json names no table for {region}: pass -t TABLE")
     return names[region].tables[0]
 
 
-def default_stats_table(
-    region: str, names: Mapping[str, topology.RegionNames] | None = None
-) -> str:
+def default_stats_table(region: str, names: Mapping[str, RegionNames] | None = None) -> str:
     """The region's stats table in defaults.json; for another region, the name all share."""
-    names = topology.load() if names is None else names
+    names = region_names() if names is None else names
     if region in names:
         return names[region].stats_table
     shared = {n.stats_table for n in names.values()}
@@ -567,7 +565,7 @@ def dry_run(
 
 
 def stats_key(table: str) -> dict[str, Any]:
-    return {STATS_KEY_ATTR: {"S": f"{STATS_KEY_PREFIX}{table}"}}
+    return {STATS_KEY_ATTR: {"S": f"{LOADER_STATS_PREFIX}{table}"}}
 
 
 def record_loaded(

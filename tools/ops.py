@@ -15,21 +15,11 @@ tools/operations/.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
-
-try:
-    from tools import cli
-except ModuleNotFoundError as missing:  # a checkout without the editable install
-    if missing.name not in {"tools", "emulator", "replication"}:
-        raise
-    _ROOT = Path(__file__).resolve().parent.parent
-    sys.path[:0] = [str(_ROOT), str(_ROOT / "lambda")]
-    from tools import cli
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from emulator import topology
+from deployment.names import region_names
+from tools import cli
 from tools.operations import backfill, redrive, status, verify
 from tools.operations.context import Context
 from tools.operations.sides import OperationError, open_side
@@ -74,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def make_context(args: argparse.Namespace) -> Context:
-    names = topology.load()
+    names = region_names()
     if args.region not in names:
         raise cli.UsageError(
             f"--region {args.region!r} is not in defaults.json ({', '.join(sorted(names))})"

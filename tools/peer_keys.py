@@ -37,25 +37,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TextIO
-
-try:
-    from tools import cli
-except ModuleNotFoundError as missing:  # a checkout without the editable install
-    if missing.name not in {"tools", "emulator", "replication"}:
-        raise
-    _ROOT = Path(__file__).resolve().parent.parent
-    sys.path[:0] = [str(_ROOT), str(_ROOT / "lambda")]
-    from tools import cli
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from emulator import topology
+from deployment.names import region_names
 from replication.peer import UNSET_MARK
+from tools import cli
 
 PROG = "peer_keys.py"
 PARTS = ("AccessKey", "SecretKey")
@@ -470,7 +461,7 @@ def build_rotation_parser() -> argparse.ArgumentParser:
 
 
 def default_prefix(region: str) -> str:
-    names = topology.load()
+    names = region_names()
     if region not in names:
         raise cli.UsageError(f"defaults.json has no region {region!r}: pass --prefix")
     return names[region].peer_credentials_prefix
@@ -567,7 +558,7 @@ def run_rotation(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    names = topology.load()
+    names = region_names()
     peer_region = args.peer_region or (
         names[args.region].peer_region if args.region in names else None
     )

@@ -35,25 +35,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TextIO
-
-try:
-    from tools import cli
-except ModuleNotFoundError as missing:  # a checkout without the editable install
-    if missing.name not in {"tools", "emulator", "replication"}:
-        raise
-    _ROOT = Path(__file__).resolve().parent.parent
-    sys.path[:0] = [str(_ROOT), str(_ROOT / "lambda")]
-    from tools import cli
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from emulator import topology
+from deployment.names import region_names
 from replication.signing import SECRET_BYTES, SigningKeys, SigningKeysError, new_key_id
+from tools import cli
 
 PROG = "signing_keys.py"
 DEFAULT_KMS_KEY = "alias/ddb-replication"
@@ -442,7 +433,7 @@ def command_line(
 
 
 def open_rings(args: argparse.Namespace, stdout: TextIO) -> Rings:
-    names = topology.load()
+    names = region_names()
     peer_region = args.peer_region
     if peer_region is None:
         if args.region not in names:

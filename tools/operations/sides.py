@@ -12,8 +12,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ProfileNotFound
 
-from emulator import topology
-from emulator.topology import RegionNames
+from deployment.names import RegionNames, region_names
 from replication.clients import Clients
 
 
@@ -109,7 +108,7 @@ def open_side(
     endpoint_url: str | None = None,
     names: Mapping[str, RegionNames] | None = None,
 ) -> Side:
-    names = topology.load() if names is None else names
+    names = region_names() if names is None else names
     if region not in names:
         raise OperationError(
             f"defaults.json has no region {region!r} (it has {', '.join(sorted(names))})"

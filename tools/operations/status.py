@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from emulator.pipeline import scan_all
+from deployment.tables import LOADER_STATS_PREFIX, scan_all
 from replication.stats import COUNTERS, HEARTBEAT_PREFIX
 from tools import cli
-from tools.loader import STATS_KEY_PREFIX
 from tools.operations.context import Context
 from tools.operations.sides import Side
 
@@ -105,8 +104,8 @@ def read_counters(
     heartbeats: dict[str, tuple[int, int]] = {}
     for item in scan_all(side.client("dynamodb"), side.names.stats_table):
         key = item["PK"]["S"]
-        if key.startswith(STATS_KEY_PREFIX):
-            loaded[key[len(STATS_KEY_PREFIX) :]] = int(item.get("loaded", {}).get("N", 0))
+        if key.startswith(LOADER_STATS_PREFIX):
+            loaded[key[len(LOADER_STATS_PREFIX) :]] = int(item.get("loaded", {}).get("N", 0))
             continue
         if key.startswith(HEARTBEAT_PREFIX):
             sent, received = _number(item.get("sent_at")), _number(item.get("received_at"))

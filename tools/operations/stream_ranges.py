@@ -10,7 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from emulator import events
+from deployment import events
 from tools.operations.sides import Side
 
 EMPTY_PAGES = 5  # empty GetRecords pages in a row that mean the shard has nothing further
