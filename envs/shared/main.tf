@@ -21,18 +21,25 @@ provider "aws" {
 module "node" {
   source = "../../modules/replication_node"
 
-  tables                   = coalesce(var.tables, { for name in local.names.tables : name => { hash_key = "PK" } })
-  table_map                = coalesce(var.table_map, local.names.table_map)
-  peer_region              = local.names.peer_region
-  peer_replication_stream  = local.names.peer_replication_stream
-  peer_credentials_prefix  = local.names.peer_credentials_prefix
+  # What is replicated. Names come from defaults.json, unless the tfvars say otherwise.
+  tables = coalesce(var.tables, {
+    for name in local.names.tables : name => { hash_key = "PK" }
+  })
+  table_map               = coalesce(var.table_map, local.names.table_map)
+  deletion_protection     = var.deletion_protection
+  ttl_deletes             = var.ttl_deletes
+  peer_region             = local.names.peer_region
+  peer_replication_stream = local.names.peer_replication_stream
+  peer_credentials_prefix = local.names.peer_credentials_prefix
+
   peer_proxy_url           = var.peer_proxy_url
   peer_endpoint_url        = var.peer_endpoint_url
   peer_writer_source_cidrs = var.peer_writer_source_cidrs
 
-  signing_keys_parameter  = coalesce(var.signing_keys_parameter, local.defaults.signing_keys_parameter)
-  max_clock_skew_seconds  = var.max_clock_skew_seconds
-  accept_unsigned_changes = var.accept_unsigned_changes
+  signing_keys_parameter   = coalesce(var.signing_keys_parameter, local.defaults.signing_keys_parameter)
+  max_clock_skew_seconds   = var.max_clock_skew_seconds
+  accept_unsigned_changes  = var.accept_unsigned_changes
+  signing_keys_ttl_seconds = var.signing_keys_ttl_seconds
 
   replication_stream_name            = local.names.replication_stream
   replication_stream_shard_count     = var.replication_stream_shard_count
@@ -41,19 +48,35 @@ module "node" {
   tombstone_table_name               = local.names.tombstone_table
   sender_failure_queue_name          = local.names.sender_failure_queue
   replicator_failure_queue_name      = local.names.replicator_failure_queue
+  failure_queue_retention_seconds    = var.failure_queue_retention_seconds
 
-  dist_dir            = coalesce(var.dist_dir, "../../dist")
-  lambda_source_dir   = "../../lambda"
-  lambda_runtime      = local.defaults.lambda_runtime
-  lambda_architecture = var.lambda_architecture
-  sender_mapping      = var.sender_mapping
-  replicator_mapping  = var.replicator_mapping
+  dist_dir                     = coalesce(var.dist_dir, "../../dist")
+  lambda_source_dir            = "../../lambda"
+  lambda_runtime               = local.defaults.lambda_runtime
+  lambda_architecture          = var.lambda_architecture
+  memory_size                  = var.memory_size
+  timeout_seconds              = var.timeout_seconds
+  log_retention_days           = var.log_retention_days
+  peer_credentials_ttl_seconds = var.peer_credentials_ttl_seconds
+  peer_connect_timeout_seconds = var.peer_connect_timeout_seconds
+  peer_read_timeout_seconds    = var.peer_read_timeout_seconds
+  tombstone_ttl_seconds        = var.tombstone_ttl_seconds
+  sender_concurrency           = var.sender_concurrency
+  replicator_concurrency       = var.replicator_concurrency
+  sender_mapping               = var.sender_mapping
+  replicator_mapping           = var.replicator_mapping
+  vpc_subnet_ids               = var.vpc_subnet_ids
+  vpc_security_group_ids       = var.vpc_security_group_ids
 
-  kms_key_administrators = var.kms_key_administrators
+  kms_key_administrators   = var.kms_key_administrators
+  kms_deletion_window_days = var.kms_deletion_window_days
 
-  vpc_subnet_ids         = var.vpc_subnet_ids
-  vpc_security_group_ids = var.vpc_security_group_ids
-  alarm_emails           = var.alarm_emails
+  alarm_emails                      = var.alarm_emails
+  alarm_actions                     = var.alarm_actions
+  iterator_age_alarm_ms             = var.iterator_age_alarm_ms
+  replication_lag_alarm_ms          = var.replication_lag_alarm_ms
+  heartbeat_alarm_ms                = var.heartbeat_alarm_ms
+  failure_message_age_alarm_seconds = var.failure_message_age_alarm_seconds
 }
 
 module "proxy" {
@@ -65,7 +88,9 @@ module "proxy" {
   allowed_source_cidrs = var.proxy.allowed_source_cidrs
   port                 = var.proxy.port
   ami_id               = var.proxy.ami_id
+  name                 = var.proxy.name
+  instance_type        = var.proxy.instance_type
   kinesis_region       = local.region
   kms_key_arn          = module.node.kms_key_arn
-  alarm_actions        = [module.node.alarm_topic_arn]
+  alarm_actions        = concat([module.node.alarm_topic_arn], var.alarm_actions)
 }

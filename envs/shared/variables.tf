@@ -1,4 +1,10 @@
 # Shared by envs/cn-north-1 and envs/ap-southeast-1 through symlinks (see main.tf).
+#
+# Every setting of modules/replication_node a deployment may choose is a variable here, passed
+# through under the same name; the module validates them (its variables.tf, and its README's
+# inputs table, give the valid values). Null, or an empty list: the module's default. The names
+# of streams, queues and tables come from defaults.json, which the tools and the emulator read
+# too (test_environments.py lists what stays internal, and why).
 
 variable "profile" {
   description = "AWS CLI profile of this region's account. Null: the usual credential chain."
@@ -12,14 +18,16 @@ variable "tags" {
   default     = { project = "ddb-replication" }
 }
 
+# ---------------------------------------------------------------- what is replicated
+
 variable "tables" {
-  description = "The replicated tables and their keys (see modules/replication_node). Null: defaults.json's tables, keyed on PK (S)."
+  description = "The replicated tables this node creates, by name, with their keys (any key schema; the peer's tables need the same keys; types S, N or B; billing_mode PAY_PER_REQUEST or PROVISIONED, which needs read_capacity and write_capacity). Null: defaults.json's tables, keyed on PK (S), except those named in existing_tables. An attribute left out takes the module's default."
   type = map(object({
     hash_key       = string
-    hash_key_type  = optional(string, "S")
+    hash_key_type  = optional(string)
     range_key      = optional(string)
-    range_key_type = optional(string, "S")
-    billing_mode   = optional(string, "PAY_PER_REQUEST")
+    range_key_type = optional(string)
+    billing_mode   = optional(string)
     read_capacity  = optional(number)
     write_capacity = optional(number)
     ttl_attribute  = optional(string)
@@ -33,60 +41,50 @@ variable "table_map" {
   default     = null
 }
 
+variable "deletion_protection" {
+  description = "DynamoDB deletion protection on the tables the node creates. Null: the module's true."
+  type        = bool
+  default     = null
+}
+
+variable "ttl_deletes" {
+  description = "What the sender does with deletes made by DynamoDB TTL: replicate or skip. Null: the module's replicate."
+  type        = string
+  default     = null
+}
+
+# ---------------------------------------------------------------- the peer
+
 variable "peer_proxy_url" {
-  description = "The peer's proxy (its proxy_url output), if the sender goes through one."
+  description = "The peer's proxy (its proxy_url output), if the sender goes through one. Needs vpc_subnet_ids."
   type        = string
   default     = null
 }
 
 variable "peer_endpoint_url" {
-  description = "Override of the peer's Kinesis endpoint URL."
+  description = "Override of the peer's Kinesis endpoint URL (a VPC endpoint's, say)."
   type        = string
   default     = null
 }
 
 variable "peer_writer_source_cidrs" {
-  description = "The peer's senders' public addresses (NAT EIPs, or the proxy's EIP) as CIDRs: the peer writer's key then works from them only. Empty: from anywhere."
+  description = "The peer's senders' public addresses (NAT EIPs, or the proxy's EIP) as CIDRs, never 0.0.0.0/0 or ::/0: the peer writer's key then works from them only. Empty: from anywhere."
   type        = list(string)
   default     = []
-  validation {
-    condition     = alltrue([for c in var.peer_writer_source_cidrs : can(cidrhost(c, 0))])
-    error_message = "peer_writer_source_cidrs must be CIDRs, e.g. [\"52.80.1.2/32\"]."
-  }
-  validation {
-    condition     = !anytrue([for c in var.peer_writer_source_cidrs : can(cidrhost(c, 0)) && endswith(c, "/0")])
-    error_message = "peer_writer_source_cidrs must not hold 0.0.0.0/0 or ::/0: a condition that admits every address is pointless. Leave the list empty for no address condition."
-  }
 }
 
-variable "kms_key_administrators" {
-  description = "IAM roles or users that administer the node's key but can't encrypt or decrypt with it (see modules/replication_node/kms.tf). Empty: AWS's default key policy."
-  type        = list(string)
-  default     = []
-  validation {
-    condition     = alltrue([for arn in var.kms_key_administrators : can(regex("^arn:[a-z-]+:iam::[0-9]{12}:(role|user)/.+$", arn))])
-    error_message = "kms_key_administrators must be IAM role or user ARNs, e.g. arn:<partition>:iam::111122223333:role/KeyAdmins."
-  }
-}
+# ---------------------------------------------------------------- signing
 
 variable "signing_keys_parameter" {
-  description = "Parameter Store name of the change-signing key ring, the same in both regions. Null: defaults.json's signing_keys_parameter."
+  description = "Parameter Store name of the change-signing key ring, the same in both regions (a path such as /DDBReplication/SigningKeys). Null: defaults.json's signing_keys_parameter."
   type        = string
   default     = null
-  validation {
-    condition     = var.signing_keys_parameter == null || can(regex("^(/[a-zA-Z0-9_.-]+)+$", var.signing_keys_parameter))
-    error_message = "signing_keys_parameter must be a Parameter Store path such as /DDBReplication/SigningKeys (starting with \"/\", not ending with one)."
-  }
 }
 
 variable "max_clock_skew_seconds" {
-  description = "How far ahead of the functions' clocks a version may be, in seconds (see modules/replication_node). Null: the module's 300."
+  description = "How far ahead of the functions' clocks a version may be, in whole seconds, at least 1. Null: the module's 300."
   type        = number
   default     = null
-  validation {
-    condition     = var.max_clock_skew_seconds == null || try(var.max_clock_skew_seconds >= 1 && floor(var.max_clock_skew_seconds) == var.max_clock_skew_seconds, false)
-    error_message = "max_clock_skew_seconds must be a whole number of seconds, at least 1."
-  }
 }
 
 variable "accept_unsigned_changes" {
@@ -95,21 +93,33 @@ variable "accept_unsigned_changes" {
   default     = false
 }
 
+variable "signing_keys_ttl_seconds" {
+  description = "How long both functions cache the signing key ring, in whole seconds, 0 or more. Null: the functions' 300."
+  type        = number
+  default     = null
+}
+
+# ---------------------------------------------------------------- the stream and the queues
+
 variable "replication_stream_shard_count" {
-  description = "Shards of this region's replication stream. Null: on-demand."
+  description = "Shards of this region's replication stream, at least 1. Null: on-demand."
   type        = number
   default     = null
 }
 
 variable "replication_stream_retention_hours" {
-  description = "How long this region's replication stream keeps records, 24 to 8760 hours. Null: the module's 72."
+  description = "How long this region's replication stream keeps records, 24 to 8760 hours (beyond 24, billed extra). Null: the module's 72."
   type        = number
   default     = null
-  validation {
-    condition     = var.replication_stream_retention_hours == null || try(var.replication_stream_retention_hours >= 24 && var.replication_stream_retention_hours <= 8760 && floor(var.replication_stream_retention_hours) == var.replication_stream_retention_hours, false)
-    error_message = "replication_stream_retention_hours must be a whole number from 24 to 8760 (365 days)."
-  }
 }
+
+variable "failure_queue_retention_seconds" {
+  description = "How long the failure queues keep a message, 60 to 1209600 seconds. Null: the module's 1209600 (14 days)."
+  type        = number
+  default     = null
+}
+
+# ---------------------------------------------------------------- the functions
 
 variable "dist_dir" {
   description = "Where tools/build_lambdas.py wrote the zips. Null: the repository's dist/."
@@ -118,21 +128,91 @@ variable "dist_dir" {
 }
 
 variable "lambda_architecture" {
-  description = "x86_64 or arm64, as built."
+  description = "x86_64 or arm64, as built. Null: the module's x86_64."
   type        = string
-  default     = "x86_64"
+  default     = null
+}
+
+variable "memory_size" {
+  description = "Memory of each function, 128 to 10240 MB. Null: the module's 512."
+  type        = number
+  default     = null
+}
+
+variable "timeout_seconds" {
+  description = "Timeout of each function, up to 900 seconds, and more than the peer's connect and read timeouts plus 2. Null: the module's 60."
+  type        = number
+  default     = null
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' log groups, one of CloudWatch Logs' values (1, 3, 5, 7, 14, 30, 60, 90, ... 3653 days), or 0 for ever. Null: the module's 30."
+  type        = number
+  default     = null
+}
+
+variable "peer_credentials_ttl_seconds" {
+  description = "How long the sender caches the peer's keys, in whole seconds, 0 or more. Null: the function's 300."
+  type        = number
+  default     = null
+}
+
+variable "peer_connect_timeout_seconds" {
+  description = "Connect timeout of one PutRecords attempt to the peer, in whole seconds, at least 1. Null: the function's 3."
+  type        = number
+  default     = null
+}
+
+variable "peer_read_timeout_seconds" {
+  description = "Read timeout of one PutRecords attempt to the peer, in whole seconds, at least 1. Null: the function's 10."
+  type        = number
+  default     = null
+}
+
+variable "tombstone_ttl_seconds" {
+  description = "How long a delete's tombstone is kept, in whole seconds, at least 1; longer than the replication stream's retention. Null: the functions' 1209600 (14 days)."
+  type        = number
+  default     = null
+}
+
+variable "sender_concurrency" {
+  description = "The sender's worker threads, at least 1. Null: the function's 16."
+  type        = number
+  default     = null
+}
+
+variable "replicator_concurrency" {
+  description = "The replicator's worker threads, at least 1. Null: the function's 32."
+  type        = number
+  default     = null
 }
 
 variable "sender_mapping" {
-  description = "Overrides of the sender's mapping settings (batch_size, parallelization_factor, maximum_retry_attempts, ...)."
-  type        = any
-  default     = {}
+  description = "Overrides of the sender's mapping settings: batch_size (1 to 10000), parallelization_factor (1 to 10), maximum_retry_attempts (-1 to 10000), maximum_record_age_in_seconds (-1, or 60 to 604800), bisect_batch_on_function_error, maximum_batching_window_in_seconds (0 to 300), starting_position (TRIM_HORIZON or LATEST). What is left out keeps the seed's setting."
+  type = object({
+    batch_size                         = optional(number)
+    parallelization_factor             = optional(number)
+    maximum_retry_attempts             = optional(number)
+    maximum_record_age_in_seconds      = optional(number)
+    bisect_batch_on_function_error     = optional(bool)
+    maximum_batching_window_in_seconds = optional(number)
+    starting_position                  = optional(string)
+  })
+  default = {}
 }
 
 variable "replicator_mapping" {
-  description = "Overrides of the replicator's mapping settings."
-  type        = any
-  default     = {}
+  description = "Overrides of the replicator's mapping settings, as for sender_mapping."
+  type = object({
+    batch_size                         = optional(number)
+    parallelization_factor             = optional(number)
+    maximum_retry_attempts             = optional(number)
+    maximum_record_age_in_seconds      = optional(number)
+    bisect_batch_on_function_error     = optional(bool)
+    maximum_batching_window_in_seconds = optional(number)
+    starting_position                  = optional(string)
+  })
+  default = {}
 }
 
 variable "vpc_subnet_ids" {
@@ -142,25 +222,75 @@ variable "vpc_subnet_ids" {
 }
 
 variable "vpc_security_group_ids" {
-  description = "Security groups for the functions in a VPC."
+  description = "Security groups for the functions in a VPC (set with vpc_subnet_ids)."
   type        = list(string)
   default     = []
 }
+
+# ---------------------------------------------------------------- the key
+
+variable "kms_key_administrators" {
+  description = "IAM role or user ARNs that administer the node's key but can't encrypt or decrypt with it (see modules/replication_node/kms.tf). Empty: AWS's default key policy."
+  type        = list(string)
+  default     = []
+}
+
+variable "kms_deletion_window_days" {
+  description = "Waiting period before the node's key is deleted after a destroy, 7 to 30 days. Null: the module's 30."
+  type        = number
+  default     = null
+}
+
+# ---------------------------------------------------------------- monitoring
 
 variable "alarm_emails" {
-  description = "Who gets the alarms."
+  description = "Who gets the alarms by email (each address confirms its subscription)."
   type        = list(string)
   default     = []
 }
 
+variable "alarm_actions" {
+  description = "More ARNs (an SNS topic of the team's paging, say) notified of every alarm, the proxy's recover alarm too, besides the node's topic."
+  type        = list(string)
+  default     = []
+}
+
+variable "iterator_age_alarm_ms" {
+  description = "Alarm when a function's iterator age stays above this many ms. Null: the module's 120000."
+  type        = number
+  default     = null
+}
+
+variable "replication_lag_alarm_ms" {
+  description = "Alarm when the replicator's ReplicationLag stays above this many ms. Null: the module's 60000."
+  type        = number
+  default     = null
+}
+
+variable "heartbeat_alarm_ms" {
+  description = "Alarm when the peer's newest heartbeat is older than this many ms, at least 60000. Null: the module's 180000."
+  type        = number
+  default     = null
+}
+
+variable "failure_message_age_alarm_seconds" {
+  description = "Alarm when a failure queue's oldest message is older than this, below failure_queue_retention_seconds. Null: the module's 604800 (7 days)."
+  type        = number
+  default     = null
+}
+
+# ---------------------------------------------------------------- the proxy
+
 variable "proxy" {
-  description = "The optional squid proxy for the peer's sender: where it runs, and the peer's NAT EIPs that may use it. ami_id pins its image (null: the newest Amazon Linux 2023 at creation, kept afterwards). Null: no proxy."
+  description = "The optional squid proxy for the peer's sender (modules/proxy_host): where it runs, and the peer's NAT EIPs that may use it (never 0.0.0.0/0 or ::/0). port: not 80 or 443 (default 3128). ami_id pins its image (null: the newest Amazon Linux 2023 at creation, kept afterwards). name and instance_type: the module's ddb-replication-proxy and c6i.large unless set. Null: no proxy."
   type = object({
     vpc_id               = string
     subnet_id            = string
     allowed_source_cidrs = list(string)
-    port                 = optional(number, 3128)
+    port                 = optional(number)
     ami_id               = optional(string)
+    name                 = optional(string)
+    instance_type        = optional(string)
   })
   default = null
 }

@@ -2,6 +2,7 @@ variable "name" {
   description = "Name prefix for the proxy's resources."
   type        = string
   default     = "ddb-replication-proxy"
+  nullable    = false
 }
 
 variable "vpc_id" {
@@ -33,9 +34,14 @@ variable "kinesis_region" {
 }
 
 variable "port" {
-  description = "The port squid listens on. Not 80 or 443: a public web listener in China needs an ICP filing."
+  description = "The port squid listens on, 1 to 65535 but not 80 or 443: a public web listener in China needs an ICP filing."
   type        = number
   default     = 3128
+  nullable    = false
+  validation {
+    condition     = var.port >= 1 && var.port <= 65535 && floor(var.port) == var.port
+    error_message = "port must be a whole number from 1 to 65535."
+  }
   validation {
     condition     = !contains([80, 443], var.port)
     error_message = "Use a port other than 80 and 443 (a public web port in China needs an ICP filing)."
@@ -46,6 +52,7 @@ variable "instance_type" {
   description = "EC2 instance type for the proxy."
   type        = string
   default     = "c6i.large"
+  nullable    = false
 }
 
 variable "kms_key_arn" {

@@ -1,6 +1,28 @@
 # The sender (this region's table streams -> the peer's Kinesis stream) and the replicator
 # (this region's Kinesis stream -> this region's tables), with their mappings.
 locals {
+  # The functions' own settings, set only when given (null: the function's default).
+  tuning = {
+    sender = {
+      PEER_CREDENTIALS_TTL_SECONDS = var.peer_credentials_ttl_seconds
+      PEER_CONNECT_TIMEOUT_SECONDS = var.peer_connect_timeout_seconds
+      PEER_READ_TIMEOUT_SECONDS    = var.peer_read_timeout_seconds
+      TOMBSTONE_TTL_SECONDS        = var.tombstone_ttl_seconds
+      SENDER_CONCURRENCY           = var.sender_concurrency
+      SIGNING_KEYS_TTL_SECONDS     = var.signing_keys_ttl_seconds
+    }
+    replicator = {
+      TOMBSTONE_TTL_SECONDS    = var.tombstone_ttl_seconds
+      REPLICATOR_CONCURRENCY   = var.replicator_concurrency
+      SIGNING_KEYS_TTL_SECONDS = var.signing_keys_ttl_seconds
+    }
+  }
+  tuned = {
+    for function, settings in local.tuning : function => {
+      for name, value in settings : name => tostring(value) if value != null
+    }
+  }
+
   environment = {
     sender = merge(
       {
@@ -15,18 +37,22 @@ locals {
       },
       var.peer_endpoint_url == null ? {} : { PEER_ENDPOINT_URL = var.peer_endpoint_url },
       var.peer_proxy_url == null ? {} : { PEER_PROXY_URL = var.peer_proxy_url },
+      local.tuned.sender,
     )
     # PEER_REGION: the only origin the replicator accepts a change from.
-    replicator = {
-      PEER_REGION             = var.peer_region
-      TABLE_MAP               = jsonencode(var.table_map)
-      STATS_TABLE             = aws_dynamodb_table.bookkeeping["stats"].name
-      TOMBSTONE_TABLE         = aws_dynamodb_table.bookkeeping["tombstones"].name
-      FAILURE_QUEUE_URL       = aws_sqs_queue.failures["replicator"].url
-      SIGNING_KEYS_PARAMETER  = var.signing_keys_parameter
-      MAX_CLOCK_SKEW_SECONDS  = tostring(var.max_clock_skew_seconds)
-      ACCEPT_UNSIGNED_CHANGES = tostring(var.accept_unsigned_changes)
-    }
+    replicator = merge(
+      {
+        PEER_REGION             = var.peer_region
+        TABLE_MAP               = jsonencode(var.table_map)
+        STATS_TABLE             = aws_dynamodb_table.bookkeeping["stats"].name
+        TOMBSTONE_TABLE         = aws_dynamodb_table.bookkeeping["tombstones"].name
+        FAILURE_QUEUE_URL       = aws_sqs_queue.failures["replicator"].url
+        SIGNING_KEYS_PARAMETER  = var.signing_keys_parameter
+        MAX_CLOCK_SKEW_SECONDS  = tostring(var.max_clock_skew_seconds)
+        ACCEPT_UNSIGNED_CHANGES = tostring(var.accept_unsigned_changes)
+      },
+      local.tuned.replicator,
+    )
   }
   in_vpc = length(var.vpc_subnet_ids) > 0
 }

@@ -33,9 +33,10 @@ variable "tables" {
 }
 
 variable "deletion_protection" {
-  description = "DynamoDB deletion protection on the node's tables."
+  description = "DynamoDB deletion protection on the tables the node creates (the replicated ones, replicator_stats, replication_tombstones). README \"Uninstalling\" says how to remove a region on purpose."
   type        = bool
   default     = true
+  nullable    = false
 }
 
 variable "table_map" {
@@ -121,9 +122,10 @@ variable "peer_writer_source_cidrs" {
 }
 
 variable "ttl_deletes" {
-  description = "What the sender does with deletes made by DynamoDB TTL: replicate (default) or skip."
+  description = "What the sender does with deletes made by DynamoDB TTL (TTL_DELETES): replicate (default) or skip."
   type        = string
   default     = "replicate"
+  nullable    = false
   validation {
     condition     = contains(["replicate", "skip"], var.ttl_deletes)
     error_message = "ttl_deletes must be \"replicate\" or \"skip\"."
@@ -138,9 +140,13 @@ variable "replication_stream_name" {
 }
 
 variable "replication_stream_shard_count" {
-  description = "Shards of the replication stream. Null: on-demand capacity."
+  description = "Shards of the replication stream, a whole number of at least 1. Null: on-demand capacity."
   type        = number
   default     = null
+  validation {
+    condition     = var.replication_stream_shard_count == null || try(var.replication_stream_shard_count >= 1 && floor(var.replication_stream_shard_count) == var.replication_stream_shard_count, false)
+    error_message = "replication_stream_shard_count must be a whole number of at least 1, or null for on-demand capacity."
+  }
 }
 
 variable "replication_stream_retention_hours" {
@@ -177,9 +183,14 @@ variable "replicator_failure_queue_name" {
 }
 
 variable "failure_queue_retention_seconds" {
-  description = "How long failure messages wait for a redrive. Default: 14 days, SQS's maximum."
+  description = "How long failure messages wait for a redrive, 60 to 1209600 seconds. Default: 14 days, SQS's maximum."
   type        = number
   default     = 1209600
+  nullable    = false
+  validation {
+    condition     = var.failure_queue_retention_seconds >= 60 && var.failure_queue_retention_seconds <= 1209600 && floor(var.failure_queue_retention_seconds) == var.failure_queue_retention_seconds
+    error_message = "failure_queue_retention_seconds must be a whole number from 60 to 1209600 (14 days), what SQS keeps."
+  }
 }
 
 variable "sender_function_name" {
@@ -222,6 +233,7 @@ variable "lambda_architecture" {
   description = "x86_64 or arm64; must match the build (python tools/build_lambdas.py --architecture ...)."
   type        = string
   default     = "x86_64"
+  nullable    = false
   validation {
     condition     = contains(["x86_64", "arm64"], var.lambda_architecture)
     error_message = "lambda_architecture must be x86_64 or arm64."
@@ -229,19 +241,110 @@ variable "lambda_architecture" {
 }
 
 variable "memory_size" {
-  description = "Memory of each function, in MB (CPU grows with it; both run worker threads)."
+  description = "Memory of each function, 128 to 10240 MB (CPU grows with it; both run worker threads)."
   type        = number
   default     = 512
+  nullable    = false
+  validation {
+    condition     = var.memory_size >= 128 && var.memory_size <= 10240 && floor(var.memory_size) == var.memory_size
+    error_message = "memory_size must be a whole number of MB from 128 to 10240, what Lambda allows."
+  }
 }
 
 variable "timeout_seconds" {
-  description = "Timeout of each function (the seed's one minute)."
+  description = "Timeout of each function, up to 900 seconds (the seed's one minute). It must leave room for one PutRecords attempt: more than peer_connect_timeout_seconds + peer_read_timeout_seconds + 2."
   type        = number
   default     = 60
+  nullable    = false
+  validation {
+    condition     = var.timeout_seconds >= 1 && var.timeout_seconds <= 900 && floor(var.timeout_seconds) == var.timeout_seconds
+    error_message = "timeout_seconds must be a whole number of seconds from 1 to 900, what Lambda allows."
+  }
+  validation {
+    condition     = var.timeout_seconds > coalesce(var.peer_connect_timeout_seconds, 3) + coalesce(var.peer_read_timeout_seconds, 10) + 2
+    error_message = "timeout_seconds must exceed peer_connect_timeout_seconds + peer_read_timeout_seconds + 2 (3 + 10 + 2 unless set): the sender starts a PutRecords attempt only when that much time is left, so it would never ship a change."
+  }
 }
 
+# ---------------------------------------------------------------- the functions' own settings
+# Null: the variable isn't set, and the function uses its default (README "Function
+# configuration"). The functions refuse a value below their minimum on the first invocation;
+# these validations refuse it at plan time instead.
+
+variable "peer_credentials_ttl_seconds" {
+  description = "PEER_CREDENTIALS_TTL_SECONDS: how long the sender caches the peer's keys, in whole seconds, 0 or more. Null: the function's 300."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.peer_credentials_ttl_seconds == null || try(var.peer_credentials_ttl_seconds >= 0 && floor(var.peer_credentials_ttl_seconds) == var.peer_credentials_ttl_seconds, false)
+    error_message = "peer_credentials_ttl_seconds must be a whole number of seconds, 0 or more."
+  }
+}
+
+variable "peer_connect_timeout_seconds" {
+  description = "PEER_CONNECT_TIMEOUT_SECONDS: the connect timeout of one PutRecords attempt to the peer, in whole seconds, at least 1. Null: the function's 3."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.peer_connect_timeout_seconds == null || try(var.peer_connect_timeout_seconds >= 1 && floor(var.peer_connect_timeout_seconds) == var.peer_connect_timeout_seconds, false)
+    error_message = "peer_connect_timeout_seconds must be a whole number of seconds, at least 1."
+  }
+}
+
+variable "peer_read_timeout_seconds" {
+  description = "PEER_READ_TIMEOUT_SECONDS: the read timeout of one PutRecords attempt to the peer, in whole seconds, at least 1. Null: the function's 10."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.peer_read_timeout_seconds == null || try(var.peer_read_timeout_seconds >= 1 && floor(var.peer_read_timeout_seconds) == var.peer_read_timeout_seconds, false)
+    error_message = "peer_read_timeout_seconds must be a whole number of seconds, at least 1."
+  }
+}
+
+variable "tombstone_ttl_seconds" {
+  description = "TOMBSTONE_TTL_SECONDS, both functions: how long a delete's tombstone is kept, in whole seconds, at least 1. Keep it longer than anything can be replayed (the replication stream's retention). Null: the functions' 1209600 (14 days)."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.tombstone_ttl_seconds == null || try(var.tombstone_ttl_seconds >= 1 && floor(var.tombstone_ttl_seconds) == var.tombstone_ttl_seconds, false)
+    error_message = "tombstone_ttl_seconds must be a whole number of seconds, at least 1."
+  }
+}
+
+variable "sender_concurrency" {
+  description = "SENDER_CONCURRENCY: the sender's worker threads, a whole number of at least 1. Null: the function's 16."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.sender_concurrency == null || try(var.sender_concurrency >= 1 && floor(var.sender_concurrency) == var.sender_concurrency, false)
+    error_message = "sender_concurrency must be a whole number of at least 1."
+  }
+}
+
+variable "replicator_concurrency" {
+  description = "REPLICATOR_CONCURRENCY: the replicator's worker threads, applying different items in parallel, a whole number of at least 1. Null: the function's 32."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.replicator_concurrency == null || try(var.replicator_concurrency >= 1 && floor(var.replicator_concurrency) == var.replicator_concurrency, false)
+    error_message = "replicator_concurrency must be a whole number of at least 1."
+  }
+}
+
+variable "signing_keys_ttl_seconds" {
+  description = "SIGNING_KEYS_TTL_SECONDS, both functions: how long the signing key ring is cached, in whole seconds, 0 or more. Null: the functions' 300."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.signing_keys_ttl_seconds == null || try(var.signing_keys_ttl_seconds >= 0 && floor(var.signing_keys_ttl_seconds) == var.signing_keys_ttl_seconds, false)
+    error_message = "signing_keys_ttl_seconds must be a whole number of seconds, 0 or more."
+  }
+}
+
+# ---------------------------------------------------------------- the mappings and the network
+
 variable "sender_mapping" {
-  description = "The DynamoDB stream -> sender event source mapping. Defaults are the seed's."
+  description = "The DynamoDB stream -> sender event source mappings, one per table. Defaults are the seed's; an attribute left out keeps its default. batch_size 1 to 10000, parallelization_factor 1 to 10, maximum_retry_attempts -1 to 10000, maximum_record_age_in_seconds -1 or 60 to 604800, maximum_batching_window_in_seconds 0 to 300, starting_position TRIM_HORIZON or LATEST."
   type = object({
     batch_size                         = optional(number, 500)
     parallelization_factor             = optional(number, 10)
@@ -251,11 +354,36 @@ variable "sender_mapping" {
     maximum_batching_window_in_seconds = optional(number, 0)
     starting_position                  = optional(string, "TRIM_HORIZON")
   })
-  default = {}
+  default  = {}
+  nullable = false
+  validation {
+    condition     = var.sender_mapping.batch_size >= 1 && var.sender_mapping.batch_size <= 10000 && floor(var.sender_mapping.batch_size) == var.sender_mapping.batch_size
+    error_message = "sender_mapping.batch_size must be a whole number from 1 to 10000."
+  }
+  validation {
+    condition     = var.sender_mapping.parallelization_factor >= 1 && var.sender_mapping.parallelization_factor <= 10 && floor(var.sender_mapping.parallelization_factor) == var.sender_mapping.parallelization_factor
+    error_message = "sender_mapping.parallelization_factor must be a whole number from 1 to 10."
+  }
+  validation {
+    condition     = var.sender_mapping.maximum_retry_attempts >= -1 && var.sender_mapping.maximum_retry_attempts <= 10000 && floor(var.sender_mapping.maximum_retry_attempts) == var.sender_mapping.maximum_retry_attempts
+    error_message = "sender_mapping.maximum_retry_attempts must be a whole number from -1 (retry until the record expires) to 10000."
+  }
+  validation {
+    condition     = var.sender_mapping.maximum_record_age_in_seconds == -1 || (var.sender_mapping.maximum_record_age_in_seconds >= 60 && var.sender_mapping.maximum_record_age_in_seconds <= 604800 && floor(var.sender_mapping.maximum_record_age_in_seconds) == var.sender_mapping.maximum_record_age_in_seconds)
+    error_message = "sender_mapping.maximum_record_age_in_seconds must be -1 (no limit) or a whole number from 60 to 604800."
+  }
+  validation {
+    condition     = var.sender_mapping.maximum_batching_window_in_seconds >= 0 && var.sender_mapping.maximum_batching_window_in_seconds <= 300 && floor(var.sender_mapping.maximum_batching_window_in_seconds) == var.sender_mapping.maximum_batching_window_in_seconds
+    error_message = "sender_mapping.maximum_batching_window_in_seconds must be a whole number from 0 to 300."
+  }
+  validation {
+    condition     = contains(["TRIM_HORIZON", "LATEST"], var.sender_mapping.starting_position)
+    error_message = "sender_mapping.starting_position must be TRIM_HORIZON or LATEST."
+  }
 }
 
 variable "replicator_mapping" {
-  description = "The Kinesis stream -> replicator event source mapping. Defaults are the seed's."
+  description = "The Kinesis stream -> replicator event source mapping. Defaults are the seed's; an attribute left out keeps its default. Valid values as for sender_mapping."
   type = object({
     batch_size                         = optional(number, 500)
     parallelization_factor             = optional(number, 10)
@@ -265,25 +393,57 @@ variable "replicator_mapping" {
     maximum_batching_window_in_seconds = optional(number, 0)
     starting_position                  = optional(string, "TRIM_HORIZON")
   })
-  default = {}
+  default  = {}
+  nullable = false
+  validation {
+    condition     = var.replicator_mapping.batch_size >= 1 && var.replicator_mapping.batch_size <= 10000 && floor(var.replicator_mapping.batch_size) == var.replicator_mapping.batch_size
+    error_message = "replicator_mapping.batch_size must be a whole number from 1 to 10000."
+  }
+  validation {
+    condition     = var.replicator_mapping.parallelization_factor >= 1 && var.replicator_mapping.parallelization_factor <= 10 && floor(var.replicator_mapping.parallelization_factor) == var.replicator_mapping.parallelization_factor
+    error_message = "replicator_mapping.parallelization_factor must be a whole number from 1 to 10."
+  }
+  validation {
+    condition     = var.replicator_mapping.maximum_retry_attempts >= -1 && var.replicator_mapping.maximum_retry_attempts <= 10000 && floor(var.replicator_mapping.maximum_retry_attempts) == var.replicator_mapping.maximum_retry_attempts
+    error_message = "replicator_mapping.maximum_retry_attempts must be a whole number from -1 (retry until the record expires) to 10000."
+  }
+  validation {
+    condition     = var.replicator_mapping.maximum_record_age_in_seconds == -1 || (var.replicator_mapping.maximum_record_age_in_seconds >= 60 && var.replicator_mapping.maximum_record_age_in_seconds <= 604800 && floor(var.replicator_mapping.maximum_record_age_in_seconds) == var.replicator_mapping.maximum_record_age_in_seconds)
+    error_message = "replicator_mapping.maximum_record_age_in_seconds must be -1 (no limit) or a whole number from 60 to 604800."
+  }
+  validation {
+    condition     = var.replicator_mapping.maximum_batching_window_in_seconds >= 0 && var.replicator_mapping.maximum_batching_window_in_seconds <= 300 && floor(var.replicator_mapping.maximum_batching_window_in_seconds) == var.replicator_mapping.maximum_batching_window_in_seconds
+    error_message = "replicator_mapping.maximum_batching_window_in_seconds must be a whole number from 0 to 300."
+  }
+  validation {
+    condition     = contains(["TRIM_HORIZON", "LATEST"], var.replicator_mapping.starting_position)
+    error_message = "replicator_mapping.starting_position must be TRIM_HORIZON or LATEST."
+  }
 }
 
 variable "vpc_subnet_ids" {
   description = "Private subnets to run both functions in (they need a NAT or endpoints to reach AWS APIs and the peer). Empty: no VPC."
   type        = list(string)
   default     = []
+  nullable    = false
 }
 
 variable "vpc_security_group_ids" {
   description = "Security groups of the functions when they run in a VPC."
   type        = list(string)
   default     = []
+  nullable    = false
 }
 
 variable "log_retention_days" {
-  description = "Retention of the functions' log groups."
+  description = "Retention of the functions' log groups, in days: one of CloudWatch Logs' values (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653), or 0 to keep them forever."
   type        = number
   default     = 30
+  nullable    = false
+  validation {
+    condition     = contains([0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of CloudWatch Logs' retentions: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653 days, or 0 (forever)."
+  }
 }
 
 # ---------------------------------------------------------------- monitoring
@@ -292,30 +452,47 @@ variable "alarm_emails" {
   description = "Addresses subscribed to the alarm topic (each confirms by email)."
   type        = list(string)
   default     = []
+  nullable    = false
 }
 
 variable "alarm_actions" {
-  description = "More ARNs to notify on alarm, besides the module's topic."
+  description = "More ARNs to notify on alarm and on recovery (an SNS topic of the team's paging, say), besides the module's topic."
   type        = list(string)
   default     = []
+  nullable    = false
+  validation {
+    condition     = alltrue([for arn in var.alarm_actions : can(regex("^arn:[a-z-]+:[a-z0-9-]+:", arn))])
+    error_message = "alarm_actions must be ARNs, e.g. arn:<partition>:sns:cn-north-1:111122223333:pager."
+  }
 }
 
 variable "iterator_age_alarm_ms" {
-  description = "Alarm when a function's stream iterator age (its backlog) stays above this."
+  description = "Alarm when a function's stream iterator age (its backlog) stays above this many ms, more than 0."
   type        = number
   default     = 120000
+  nullable    = false
+  validation {
+    condition     = var.iterator_age_alarm_ms > 0
+    error_message = "iterator_age_alarm_ms must be more than 0 ms."
+  }
 }
 
 variable "replication_lag_alarm_ms" {
-  description = "Alarm when the replicator's ReplicationLag (source write to apply) stays above this."
+  description = "Alarm when the replicator's ReplicationLag (source write to apply) stays above this many ms, more than 0."
   type        = number
   default     = 60000
+  nullable    = false
+  validation {
+    condition     = var.replication_lag_alarm_ms > 0
+    error_message = "replication_lag_alarm_ms must be more than 0 ms."
+  }
 }
 
 variable "heartbeat_alarm_ms" {
   description = "Alarm when the newest heartbeat from the peer is older than this for 5 minutes, or none arrives at all (the peer's sender sends one a minute)."
   type        = number
   default     = 180000
+  nullable    = false
   validation {
     condition     = var.heartbeat_alarm_ms >= 60000
     error_message = "heartbeat_alarm_ms must be at least 60000: heartbeats are a minute apart."
@@ -326,6 +503,7 @@ variable "failure_message_age_alarm_seconds" {
   description = "Alarm when a failure queue's oldest message has waited longer than this (default 7 days), well before the queue's retention (14 days) drops it."
   type        = number
   default     = 604800
+  nullable    = false
   validation {
     condition     = var.failure_message_age_alarm_seconds > 0 && var.failure_message_age_alarm_seconds < var.failure_queue_retention_seconds
     error_message = "failure_message_age_alarm_seconds must be positive and below failure_queue_retention_seconds, or the alarm would fire only after SQS had dropped the message."
@@ -344,7 +522,12 @@ variable "kms_key_administrators" {
 }
 
 variable "kms_deletion_window_days" {
-  description = "Waiting period before the node's KMS key is deleted after a destroy."
+  description = "Waiting period before the node's KMS key is deleted after a destroy, 7 to 30 days."
   type        = number
   default     = 30
+  nullable    = false
+  validation {
+    condition     = var.kms_deletion_window_days >= 7 && var.kms_deletion_window_days <= 30 && floor(var.kms_deletion_window_days) == var.kms_deletion_window_days
+    error_message = "kms_deletion_window_days must be a whole number from 7 to 30, what KMS allows."
+  }
 }

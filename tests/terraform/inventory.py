@@ -15,12 +15,17 @@ element by element; anything else by equality. Volatile values (file names, hash
 belong in an inventory. Regenerate one from a plan with:
 
     python -m tests.terraform.inventory ROOT_DIR TFVARS [-o INVENTORY.yaml]
+
+A scenario whose TFVARS has a sibling <name>.account.json (the simulated account: tables an
+application's own Terraform created) is planned against a copy of that account.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
+import shutil
 import sys
 import tempfile
 from collections import Counter
@@ -114,10 +119,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
     args = parser.parse_args(argv)
     from tests.terraform.harness import REPO, copy_configuration, prepare, repository_copy
+    from tests.terraform.stub_aws_provider import ACCOUNT_STATE_ENV
 
     root = args.root.resolve()
+    account = args.tfvars.with_name(args.tfvars.name.removesuffix(".tfvars") + ".account.json")
     with tempfile.TemporaryDirectory() as scratch:
         terraform = prepare(Path(scratch) / "terraform")
+        if account.exists():
+            copy = Path(scratch) / account.name
+            shutil.copy(account, copy)
+            environment = {**terraform.env, ACCOUNT_STATE_ENV: str(copy)}
+            terraform = dataclasses.replace(terraform, env=environment)
         if root.parent == REPO / "envs":
             # An environment plans from the whole repository: modules, defaults, built zips.
             workdir = repository_copy(Path(scratch) / "repository") / "envs" / root.name

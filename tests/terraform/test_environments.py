@@ -1,10 +1,12 @@
 """envs/cn-north-1 and envs/ap-southeast-1, planned offline from a copy of the repository whose
 dist/ is freshly built, as a user has it after `python tools/build_lambdas.py`.
 
-Each environment is planned with its defaults, with the proxy and VPC options on, and with two
-tables; each plan matches its inventory in scenarios/. Policies that name resources are only
-rendered at apply time, so the IAM tests apply (the stand-in fakes it against local state)
-and read the policies from the state.
+Each environment is planned with each of its scenarios (scenarios/<region>-<scenario>.tfvars: its
+defaults, the proxy and VPC options, two tables, every setting, ...), and each plan matches the
+scenario's inventory. A scenario with a <region>-<scenario>.account.json plans against that
+simulated account (the tables an application's own Terraform created). Policies that name
+resources are only rendered at apply time, so the IAM tests apply (the stand-in fakes it against
+local state) and read the policies from the state.
 """
 
 from __future__ import annotations
@@ -22,13 +24,42 @@ import pytest
 import tftest
 import yaml
 
-from tests.terraform import inventory
+from tests.terraform import inventory, module_docs
 from tests.terraform.harness import HERE, REAL_PROVIDER_ENV, REPO, Terraform, repository_copy
+from tests.terraform.stub_aws_provider import ACCOUNT_STATE_ENV
 from tools.build_lambdas import LOCAL_WHEELHOUSE
 
 ENVS = {"cn-north-1": "aws-cn", "ap-southeast-1": "aws"}
-SCENARIOS = ("defaults", "proxy-vpc", "two-tables")
 SCENARIO_DIR = HERE / "scenarios"
+# (environment, scenario) for each scenarios/<environment>-<scenario>.tfvars.
+SCENARIOS = sorted(
+    (name, path.name.removeprefix(f"{name}-").removesuffix(".tfvars"))
+    for name in ENVS
+    for path in SCENARIO_DIR.glob(f"{name}-*.tfvars")
+)
+REAL_PROVIDER = os.environ.get(REAL_PROVIDER_ENV, "") not in ("", "0", "false")
+
+
+def account_file(name: str, scenario: str) -> Path | None:
+    """The simulated account a scenario plans against, if it has one."""
+    path = SCENARIO_DIR / f"{name}-{scenario}.account.json"
+    return path if path.exists() else None
+
+
+def scenario_cases() -> list:
+    """Every scenario; those needing the stand-in's simulated account are skipped against the
+    real provider, whose account holds no such tables."""
+    return [
+        pytest.param(
+            name,
+            scenario,
+            marks=pytest.mark.skipif(
+                REAL_PROVIDER and account_file(name, scenario) is not None,
+                reason="plans against tables of the stand-in's simulated account",
+            ),
+        )
+        for name, scenario in SCENARIOS
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +83,23 @@ def env(terraform: Terraform, repository: Path) -> Callable[[str], tftest.Terraf
 
 
 @pytest.fixture(scope="module")
-def plan(env) -> Callable[[str, str], tftest.TerraformPlanOutput]:
-    """A scenario's plan, made once."""
+def plan(
+    terraform: Terraform, env, tmp_path_factory
+) -> Callable[[str, str], tftest.TerraformPlanOutput]:
+    """A scenario's plan, made once (against its simulated account, if it has one)."""
     plans: dict[tuple[str, str], tftest.TerraformPlanOutput] = {}
 
     def get(name: str, scenario: str) -> tftest.TerraformPlanOutput:
         if (name, scenario) not in plans:
             tfvars = SCENARIO_DIR / f"{name}-{scenario}.tfvars"
-            plans[name, scenario] = env(name).plan(output=True, tf_var_file=str(tfvars))
+            tf = env(name)
+            account = account_file(name, scenario)
+            if account is not None:
+                copy = tmp_path_factory.mktemp("account") / account.name
+                shutil.copy(account, copy)
+                environment = {**terraform.env, ACCOUNT_STATE_ENV: str(copy)}
+                tf = tftest.TerraformTest(tf.tfdir, binary=terraform.binary, env=environment)
+            plans[name, scenario] = tf.plan(output=True, tf_var_file=str(tfvars))
         return plans[name, scenario]
 
     return get
@@ -119,15 +159,13 @@ def test_each_environment_validates(terraform, env, name):
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
-@pytest.mark.parametrize("name", ENVS)
+@pytest.mark.parametrize(("name", "scenario"), scenario_cases())
 def test_each_scenario_plans_what_its_inventory_says(plan, name, scenario):
     expected = yaml.safe_load((SCENARIO_DIR / f"{name}-{scenario}.yaml").read_text())
     assert inventory.check(plan(name, scenario), expected) == []
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
-@pytest.mark.parametrize("name", ENVS)
+@pytest.mark.parametrize(("name", "scenario"), scenario_cases())
 def test_no_plan_holds_a_secret(plan, name, scenario):
     planned = plan(name, scenario)
     types = {inventory.resource_type(address) for address in resources(planned)}
@@ -157,6 +195,123 @@ def test_mappings_have_the_seeds_settings_and_report_item_failures(plan, name):
         assert mapping["bisect_batch_on_function_error"] is True
         assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
         assert mapping["starting_position"] == "TRIM_HORIZON"
+
+
+# ------------------------------------------------------------------------------- every setting
+
+# Inputs of modules/replication_node the environments set themselves, and why a deployment
+# doesn't choose them in tfvars.
+NODE_INTERNAL = {
+    # Names from defaults.json, the one source of a deployment's names, which the tools and the
+    # emulator read too: set here alone, they would part from what the tools look for.
+    "peer_region": "defaults.json",
+    "peer_replication_stream": "defaults.json",
+    "peer_credentials_prefix": "defaults.json",
+    "replication_stream_name": "defaults.json",
+    "stats_table_name": "defaults.json",
+    "tombstone_table_name": "defaults.json",
+    "sender_failure_queue_name": "defaults.json",
+    "replicator_failure_queue_name": "defaults.json",
+    "lambda_runtime": "defaults.json: the runtime the zips are built for",
+    # Names the tools' defaults and the runbook's commands use (tools/operations/status.py,
+    # tools/peer_keys.py, README "Deploy order").
+    "sender_function_name": "the tools' and the runbook's name",
+    "replicator_function_name": "the tools' and the runbook's name",
+    "peer_writer_name": "the tools' and the runbook's name",
+    # The repository's lambda/, so that a stale zip fails the plan.
+    "lambda_source_dir": "the repository's lambda/",
+}
+# Inputs of modules/proxy_host the environments wire from the node rather than from `proxy`.
+PROXY_INTERNAL = {
+    "kinesis_region": "this environment's region",
+    "kms_key_arn": "the node's key",
+    "alarm_actions": "the node's topic and alarm_actions",
+}
+
+
+def configuration(planned) -> dict:
+    return planned.configuration["root_module"]
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_every_module_setting_is_a_variable_of_the_environments(plan, name):
+    """A module input a deployment may choose is passed from the environment's variable of the
+    same name, so setting it in tfvars can't be ignored."""
+    root = configuration(plan(name, "defaults"))
+    node = root["module_calls"]["node"]
+    module_inputs = set(node["module"]["variables"])
+    assert set(NODE_INTERNAL) <= module_inputs, "NODE_INTERNAL names an input the module lacks"
+    for variable in sorted(module_inputs - set(NODE_INTERNAL)):
+        assert variable in root["variables"], f"the environments have no variable {variable}"
+        passed = node["expressions"].get(variable, {}).get("references", [])
+        assert f"var.{variable}" in passed, f"module.node's {variable} isn't var.{variable}"
+    for variable in NODE_INTERNAL:
+        passed = node["expressions"].get(variable, {}).get("references", [])
+        assert not [r for r in passed if r.startswith("var.")], f"{variable} is internal"
+    # The proxy's inputs come from the environment's `proxy` object, attribute by attribute.
+    proxy = root["module_calls"]["proxy"]
+    proxy_inputs = set(proxy["module"]["variables"])
+    assert set(PROXY_INTERNAL) <= proxy_inputs
+    for variable in sorted(proxy_inputs - set(PROXY_INTERNAL)):
+        passed = proxy["expressions"].get(variable, {}).get("references", [])
+        assert f"var.proxy.{variable}" in passed, f"module.proxy's {variable} isn't var.proxy's"
+
+
+TERRAFORM_DIRECTORIES = ("modules/replication_node", "modules/proxy_host", "envs/shared")
+
+
+@pytest.mark.parametrize("directory", TERRAFORM_DIRECTORIES)
+def test_every_variable_has_a_description_and_a_type(directory):
+    found = module_docs.variables(REPO / directory)
+    assert found
+    for variable in found:
+        assert variable.description, f"{directory}: variable {variable.name} has no description"
+        assert variable.type, f"{directory}: variable {variable.name} has no type"
+        assert "any" not in re.findall(r"\w+", variable.type), (
+            f"{directory}: variable {variable.name} is typed `any`: give it an object type"
+        )
+
+
+def test_the_settings_scenario_sets_every_variable():
+    """cn-north-1-settings.tfvars gives each variable a value other than its default, and its
+    inventory shows where each lands: a variable the scenario leaves out could be ignored."""
+    tfvars = (SCENARIO_DIR / "cn-north-1-settings.tfvars").read_text()
+    given = set(re.findall(r"^([a-z_0-9]+)\s*=", tfvars, re.MULTILINE))
+    declared = {v.name for v in module_docs.variables(REPO / "envs" / "shared")}
+    # profile picks credentials, dist_dir the zips; neither reaches a plan.
+    assert declared - given == {"profile", "dist_dir"}
+    assert given <= declared
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("timeout_seconds=15", "timeout_seconds must exceed peer_connect_timeout_seconds"),
+        ("timeout_seconds=901", "timeout_seconds must be a whole number of seconds from 1"),
+        ("memory_size=64", "memory_size must be a whole number of MB from 128 to 10240"),
+        ("log_retention_days=10", "log_retention_days must be one of CloudWatch Logs'"),
+        ("ttl_deletes=drop", 'ttl_deletes must be "replicate" or "skip"'),
+        ("sender_mapping={batch_size=0}", "sender_mapping.batch_size must be a whole number"),
+        (
+            'replicator_mapping={starting_position="AT_TIMESTAMP"}',
+            "replicator_mapping.starting_position must be TRIM_HORIZON or LATEST",
+        ),
+        ("sender_concurrency=0", "sender_concurrency must be a whole number of at least 1"),
+        ("kms_deletion_window_days=3", "kms_deletion_window_days must be a whole number from 7"),
+        ('alarm_actions=["pager"]', "alarm_actions must be ARNs"),
+        ("heartbeat_alarm_ms=1000", "heartbeat_alarm_ms must be at least 60000"),
+    ],
+)
+def test_settings_outside_what_aws_or_the_functions_accept_are_refused(
+    terraform, scratch_env, setting, message
+):
+    assert message in plan_error(terraform, scratch_env, f"-var={setting}")
+
+
+def test_the_peer_timeouts_count_against_the_function_timeout(terraform, scratch_env):
+    # 60 s is plenty for the defaults (3 + 10 + 2), not for a 58 s read (3 + 58 + 2).
+    message = plan_error(terraform, scratch_env, "-var=peer_read_timeout_seconds=58")
+    assert "timeout_seconds must exceed peer_connect_timeout_seconds" in message
 
 
 # A scratch apply against the stand-in fakes everything into local state; against the real
