@@ -44,7 +44,7 @@ def terraform_environment() -> dict[str, tuple[set[str], set[str], set[str]]]:
     ones it merges from local.tuned (each set when given)."""
     text = (MODULE / "functions.tf").read_text()
     environment = function_block(text, "environment")
-    tuning = function_block(text, "tuning") if re.search(r"\btuning\s*=", text) else ""
+    tuning = function_block(text, "tuning")
     found = {}
     for function in (SENDER, REPLICATOR):
         block = function_block(environment, function)
@@ -78,8 +78,7 @@ def test_the_wiring_sets_the_variables_terraform_sets():
         assert set(plain[function]) == always
         assert set(optional[function]) == always | conditional
         assert set(tuned[function]) == always | set(TUNING[function])
-        if tuning:  # a module that takes the functions' tuning
-            assert set(TUNING[function]) == tuning
+        assert set(TUNING[function]) == tuning
     assert rendered[SENDER][1] == {"PEER_ENDPOINT_URL", "PEER_PROXY_URL"}
     assert all(tuned[SENDER][name] == "7" for name in TUNING[SENDER])
 
