@@ -1,21 +1,33 @@
 """Event source mappings that behave like Lambda's for DynamoDB Streams and Kinesis.
 
-Per shard, a poller reads at the service's rate (DynamoDB Streams 4/s, Kinesis 1/s,
-sooner while records keep coming) and deals records into ParallelizationFactor lanes
-by item key, so one key's records stay in order in one lane. Each lane invokes the
-function with batches of up to BatchSize records, after at most
+Per shard, the mapping reads the stream (a source from stream_sources.py) and deals records
+into ParallelizationFactor lanes by item key, so one key's records stay in order in one lane.
+Each lane invokes the function with batches of up to BatchSize records, after at most
 MaximumBatchingWindowInSeconds, and handles the outcome as Lambda does:
 - a clean response: the batch is done;
 - ReportBatchItemFailures: done up to the lowest failed record; retry from there;
-- a function error: retry the batch, halving it each time with BisectBatchOnFunctionError;
+- a function error (whatever the invocation raised): retry the batch, halving it each time
+  with BisectBatchOnFunctionError;
 - MaximumRetryAttempts exhausted, or records older than MaximumRecordAgeInSeconds: the
   batch's metadata goes to the on-failure destination, in AWS's format, and the lane
   moves on.
+
+A mapping runs in one of two ways, by the same rules:
+- started (`start()`, `stop()`): a poller thread per shard reads at the service's rate
+  (DynamoDB Streams 4/s, Kinesis 1/s, sooner while records keep coming), and a thread per
+  lane invokes the function as batches become ready, backing off between retries;
+- stepped (`step()`): in the caller's thread, each shard is read once, then each lane with a
+  batch ready makes one invocation, shard by shard and lane by lane, always in the same order.
+  A retry waits for the next step instead of a backoff.
+Either way, time (record age, the batching window, the on-failure message's timestamp) is
+read from the mapping's `clock`, so a stepped mapping on simulated time replays exactly.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
+import json
 import threading
 import time
 import uuid
@@ -25,8 +37,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from emulator.functions import FunctionError
 from emulator.stream_sources import StreamSource
+
+Invoke = Callable[[dict[str, Any]], dict[str, Any] | None]
+IDLE_WAIT_S = 0.2  # how long a started lane with nothing to do waits before looking again
 
 
 @dataclass(frozen=True)
@@ -37,7 +51,24 @@ class MappingConfig:
     maximum_retry_attempts: int = 10  # -1: until the record expires
     bisect_on_error: bool = True
     maximum_record_age_s: float = -1  # -1: no limit
-    poll_interval_s: float = 1.0
+    poll_interval_s: float = 1.0  # started mappings only
+
+
+# The mapping settings the Terraform module uses by default (the seed's, plus polling).
+SENDER_MAPPING = MappingConfig(
+    batch_size=500,
+    parallelization_factor=10,
+    maximum_retry_attempts=300,
+    maximum_record_age_s=86_400,
+    poll_interval_s=0.25,  # Lambda polls DynamoDB Streams shards 4 times a second
+)
+REPLICATOR_MAPPING = MappingConfig(
+    batch_size=500,
+    parallelization_factor=10,
+    maximum_retry_attempts=100,
+    maximum_record_age_s=86_400,
+    poll_interval_s=1.0,  # and Kinesis shards once a second
+)
 
 
 @dataclass
@@ -54,17 +85,26 @@ class MappingStats:
                 setattr(self, name, getattr(self, name) + value)
 
 
+def sqs_destination(sqs: Any, queue_url: str) -> Callable[[dict[str, Any]], None]:
+    """An on-failure destination: each message, as JSON, to an SQS queue."""
+    return lambda message: sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(message))
+
+
 class EventSourceMapping:
     def __init__(
         self,
         name: str,
         source: StreamSource,
-        invoke: Callable[[dict[str, Any]], dict[str, Any] | None],
+        invoke: Invoke,
         config: MappingConfig,
         on_failure: Callable[[dict[str, Any]], None],
         function_arn: str = "",
         on_done: Callable[[list[dict[str, Any]]], None] | None = None,
+        clock: Callable[[], float] = time.time,
     ):
+        """`invoke` runs the function on an event and returns its response; whatever it
+        raises is a function error. `on_done` gets each run of records completed successfully.
+        `clock` is the time in epoch seconds."""
         self.name = name
         self.source = source
         self.invoke = invoke
@@ -72,16 +112,18 @@ class EventSourceMapping:
         self.on_failure = on_failure
         self.function_arn = function_arn
         self.on_done = on_done
+        self.clock = clock
         self.stats = MappingStats()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._lanes: list[_Lane] = []
+        self._lanes: dict[str, list[_Lane]] = {}  # shard -> its lanes
+        self._positions: dict[str, str] = {}  # shard -> the last sequence number read
+
+    # -- started ---------------------------------------------------------------------
 
     def start(self) -> EventSourceMapping:
-        for shard_id in self.source.shards():
-            lanes = [_Lane(self, shard_id) for _ in range(self.config.parallelization_factor)]
-            self._lanes.extend(lanes)
-            self._spawn(self._poll, shard_id, lanes)
+        for shard_id, lanes in self._shard_lanes().items():
+            self._spawn(self._poll, shard_id)
             for lane in lanes:
                 self._spawn(lane.run)
         return self
@@ -91,35 +133,63 @@ class EventSourceMapping:
         for thread in self._threads:
             thread.join(timeout=30)
 
-    def idle(self) -> bool:
-        """Nothing read but not yet processed (records still on the stream don't count)."""
-        return all(lane.empty() for lane in self._lanes)
-
     def _spawn(self, target, *args) -> None:
         thread = threading.Thread(target=target, args=args, name=f"{self.name}", daemon=True)
         thread.start()
         self._threads.append(thread)
 
-    def _poll(self, shard_id: str, lanes: list[_Lane]) -> None:
-        after: str | None = None
+    def _poll(self, shard_id: str) -> None:
         while not self._stop.is_set():
             try:
-                records = self.source.read(shard_id, after, self.source.read_limit)
+                read = self._read(shard_id)
             except Exception:  # the service hiccuped: poll again next time
-                records = []
-            if records:
-                after = self.source.sequence_of(records[-1])
-                for record in records:
-                    if self.source.is_noop(record):
-                        continue
-                    digest = hashlib.md5(self.source.key_of(record).encode()).digest()
-                    lanes[int.from_bytes(digest[:4], "big") % len(lanes)].offer(record)
-            if len(records) < self.source.read_limit:
+                read = 0
+            if read < self.source.read_limit:
                 self._stop.wait(self.config.poll_interval_s)
+
+    # -- stepped ---------------------------------------------------------------------
+
+    def step(self) -> int:
+        """Read each shard once, then give each lane with a batch ready one invocation, in
+        the caller's thread, shard by shard and lane by lane. Returns how many records the
+        function was invoked with."""
+        if self._threads:
+            raise RuntimeError(f"{self.name} is started: its own threads run it")
+        shards = self._shard_lanes()
+        for shard_id in shards:
+            self._read(shard_id)
+        return sum(lane.step() for lanes in shards.values() for lane in lanes)
+
+    # -- either way ------------------------------------------------------------------
+
+    def idle(self) -> bool:
+        """Nothing read but not yet processed (records still on the stream don't count)."""
+        return all(lane.empty() for lanes in self._lanes.values() for lane in lanes)
+
+    def _shard_lanes(self) -> dict[str, list[_Lane]]:
+        if not self._lanes:
+            for shard_id in self.source.shards():
+                factor = self.config.parallelization_factor
+                self._lanes[shard_id] = [_Lane(self, shard_id) for _ in range(factor)]
+        return self._lanes
+
+    def _read(self, shard_id: str) -> int:
+        """Read a shard once, after what was read before, and deal the records to its lanes;
+        returns how many were read."""
+        records = self.source.read(shard_id, self._positions.get(shard_id), self.source.read_limit)
+        if records:
+            self._positions[shard_id] = self.source.sequence_of(records[-1])
+            lanes = self._lanes[shard_id]
+            for record in records:
+                if self.source.is_noop(record):
+                    continue
+                digest = hashlib.md5(self.source.key_of(record).encode()).digest()
+                lanes[int.from_bytes(digest[:4], "big") % len(lanes)].offer(record)
+        return len(records)
 
     def failure_message(
         self, shard_id: str, batch: list[dict[str, Any]], condition: str, attempts: int
-    ):
+    ) -> dict[str, Any]:
         """The record AWS sends to a stream mapping's on-failure destination."""
         arrivals = [_iso(self.source.arrival_of(r)) for r in (batch[0], batch[-1])]
         return {
@@ -135,7 +205,9 @@ class EventSourceMapping:
                 "functionError": "Unhandled",
             },
             "version": "1.0",
-            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "timestamp": datetime.fromtimestamp(self.clock(), UTC).isoformat(
+                timespec="milliseconds"
+            ),
             self.source.batch_info: {
                 "shardId": shard_id,
                 "startSequenceNumber": self.source.sequence_of(batch[0]),
@@ -161,6 +233,8 @@ class _Lane:
         self.pending: deque[dict[str, Any]] = deque()
         self.busy = False
         self.ready = threading.Condition()
+        self.limit = mapping.config.batch_size  # smaller while bisecting
+        self.attempts = 0  # retries of the batch at the head of the lane
 
     def offer(self, record: dict[str, Any]) -> None:
         with self.ready:
@@ -172,69 +246,84 @@ class _Lane:
             return not self.pending and not self.busy
 
     def run(self) -> None:
-        config, mapping = self.mapping.config, self.mapping
-        limit, attempts = config.batch_size, 0
-        while not mapping._stop.is_set():
-            batch = self._next_batch(limit)
-            if not batch:
-                continue
-            batch = self._drop_expired(batch)
-            if not batch:
-                continue
-            mapping.stats.add(invocations=1, delivered=len(batch))
-            try:
-                response = mapping.invoke({"Records": batch}) or {}
-                failed = [f["itemIdentifier"] for f in response.get("batchItemFailures") or []]
-            except FunctionError:
-                failed = None
-            if failed == []:
-                self._done(len(batch), batch)
-                limit, attempts = config.batch_size, 0
-                continue
-            mapping.stats.add(retries=1)
-            if failed is None and config.bisect_on_error and len(batch) > 1:
-                # Split and retry each half; splitting does not count against the retries.
-                limit = max(1, len(batch) // 2)
-                continue
-            attempts += 1
-            if failed is None:
-                done = 0
-            else:
-                sequences = [mapping.source.sequence_of(r) for r in batch]
-                first = min((s for s in failed if s in sequences), key=int, default=sequences[0])
-                done = sequences.index(first)
-                self._done(done, batch[:done])
-            if 0 <= config.maximum_retry_attempts < attempts:
-                rest = batch[done:]
-                mapping.on_failure(
-                    mapping.failure_message(self.shard_id, rest, "RetryAttemptsExhausted", attempts)
-                )
-                mapping.stats.add(sent_to_failure_destination=len(rest))
-                self._done(len(rest), rest, completed=False)
-                limit, attempts = config.batch_size, 0
-            else:
-                mapping._stop.wait(min(2.0, 0.1 * 2**attempts))
+        """Started: invoke each batch as it becomes ready, until the mapping stops."""
+        stop = self.mapping._stop
+        while not stop.is_set():
+            with self.ready:
+                batch, wait_s = self._take()
+                if not batch:
+                    self.ready.wait(min(wait_s, IDLE_WAIT_S))
+                    continue
+            _, backoff_s = self._attempt(batch)
+            if backoff_s:
+                stop.wait(backoff_s)
 
-    def _next_batch(self, limit: int) -> list[dict[str, Any]]:
-        window = self.mapping.config.batching_window_s
+    def step(self) -> int:
+        """Stepped: one invocation if a batch is ready; how many records it carried."""
         with self.ready:
-            if not self.pending:
-                self.ready.wait(0.2)
-                return []
-            if window and len(self.pending) < limit:
-                waited = time.time() - self.mapping.source.arrival_of(self.pending[0])
-                if waited < window:
-                    self.ready.wait(min(window - waited, 0.2))
-                    if len(self.pending) < limit:
-                        return []
-            self.busy = True
-            return [self.pending[i] for i in range(min(limit, len(self.pending)))]
+            batch, _ = self._take()
+        return self._attempt(batch)[0] if batch else 0
+
+    def _take(self) -> tuple[list[dict[str, Any]], float]:
+        """Under the lock: the batch to invoke now, marking the lane busy; or none, and how
+        long until one may be ready."""
+        if not self.pending:
+            return [], IDLE_WAIT_S
+        window = self.mapping.config.batching_window_s
+        if window and len(self.pending) < self.limit:
+            waited = self.mapping.clock() - self.mapping.source.arrival_of(self.pending[0])
+            if waited < window:
+                return [], window - waited
+        self.busy = True
+        return list(itertools.islice(self.pending, self.limit)), 0.0
+
+    def _attempt(self, batch: list[dict[str, Any]]) -> tuple[int, float]:
+        """Invoke the function with `batch` and act on the outcome as Lambda does. Returns how
+        many records the function got, and how long to back off before the next attempt."""
+        mapping, config = self.mapping, self.mapping.config
+        batch = self._drop_expired(batch)
+        if not batch:
+            return 0, 0.0
+        mapping.stats.add(invocations=1, delivered=len(batch))
+        try:
+            response = mapping.invoke({"Records": batch}) or {}
+            failed = [f["itemIdentifier"] for f in response.get("batchItemFailures") or []]
+        except Exception:  # a function error, however the invocation failed
+            failed = None
+        if failed == []:
+            self._done(len(batch), batch)
+            self.limit, self.attempts = config.batch_size, 0
+            return len(batch), 0.0
+        mapping.stats.add(retries=1)
+        if failed is None and config.bisect_on_error and len(batch) > 1:
+            # Split and retry each half; splitting does not count against the retries.
+            self.limit = max(1, len(batch) // 2)
+            return len(batch), 0.0
+        self.attempts += 1
+        done = 0
+        if failed is not None:
+            sequences = [mapping.source.sequence_of(r) for r in batch]
+            first = min((s for s in failed if s in sequences), key=int, default=sequences[0])
+            done = sequences.index(first)
+            self._done(done, batch[:done])
+        if 0 <= config.maximum_retry_attempts < self.attempts:
+            rest = batch[done:]
+            mapping.on_failure(
+                mapping.failure_message(
+                    self.shard_id, rest, "RetryAttemptsExhausted", self.attempts
+                )
+            )
+            mapping.stats.add(sent_to_failure_destination=len(rest))
+            self._done(len(rest), rest, completed=False)
+            self.limit, self.attempts = config.batch_size, 0
+            return len(batch), 0.0
+        return len(batch), min(2.0, 0.1 * 2**self.attempts)
 
     def _drop_expired(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         max_age = self.mapping.config.maximum_record_age_s
         if max_age < 0:
             return batch
-        now = time.time()
+        now = self.mapping.clock()
         expired = [r for r in batch if now - self.mapping.source.arrival_of(r) > max_age]
         if expired:
             self.mapping.on_failure(

@@ -26,30 +26,20 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from emulator import resources, topology
-from emulator.esm import EventSourceMapping, MappingConfig
+from emulator.esm import (
+    REPLICATOR_MAPPING,
+    SENDER_MAPPING,
+    EventSourceMapping,
+    MappingConfig,
+    sqs_destination,
+)
 from emulator.faults import FaultProxy
 from emulator.functions import Function, FunctionError
-from emulator.mapping import sqs_destination
 from emulator.pipeline import scan_all
 from emulator.stream_sources import DynamoDBStreamSource, KinesisSource
 from replication import wire
 from replication.versions import now_ms
 
-# The mapping settings the Terraform module uses by default (the seed's, plus polling).
-SENDER_MAPPING = MappingConfig(
-    batch_size=500,
-    parallelization_factor=10,
-    maximum_retry_attempts=300,
-    maximum_record_age_s=86_400,
-    poll_interval_s=0.25,  # Lambda polls DynamoDB Streams shards 4 times a second
-)
-REPLICATOR_MAPPING = MappingConfig(
-    batch_size=500,
-    parallelization_factor=10,
-    maximum_retry_attempts=100,
-    maximum_record_age_s=86_400,
-    poll_interval_s=1.0,  # and Kinesis shards once a second
-)
 # Each region's functions use credentials of their own "account", as in two real accounts.
 ACCOUNT_KEYS = {topology.CHINA: "AKIACHINAEMULATED000", topology.GLOBAL: "AKIAGLOBALEMULATED00"}
 # What each region's EventBridge rule sends its sender, every minute on AWS.

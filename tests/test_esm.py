@@ -1,7 +1,8 @@
 """EventSourceMapping, unit by unit: fake in-memory streams, a fake function, no moto.
 
-Each test starts a real mapping (its poller and lane threads) over a fake one-shard source and
-waits, with a timeout, for what it expects; every mapping is stopped at teardown.
+Most tests start a real mapping (its poller and lane threads) over a fake one-shard source and
+wait, with a timeout, for what it expects; every mapping is stopped at teardown. The stepped
+tests step one by hand instead, on a fake clock, and check exactly what each step did.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import pytest
 from emulator.esm import EventSourceMapping, MappingConfig
 from emulator.functions import FunctionError
 from emulator.stream_sources import DynamoDBStreamSource, KinesisSource
+from tools.operations.redrive import classify
+from tools.operations.stream_ranges import FailedBatch
 
 SHARD = "shardId-000000000000"
 KINESIS_ARN = "arn:aws-cn:kinesis:cn-north-1:000000000000:stream/replication"
@@ -154,6 +157,7 @@ class Harness:
         source: _FakeStream,
         config: MappingConfig,
         respond: Callable[[list[str]], dict[str, Any] | None] | None = None,
+        clock: Callable[[], float] = time.time,
     ):
         self.source = source
         self.respond = respond or (lambda sequences: None)
@@ -169,6 +173,7 @@ class Harness:
             self.on_failure,
             function_arn=FUNCTION_ARN,
             on_done=self.on_done,
+            clock=clock,
         )
 
     def start(self) -> Harness:
@@ -235,8 +240,8 @@ def harness():
     """Make harnesses; every mapping made is stopped, and its threads gone, at teardown."""
     made: list[Harness] = []
 
-    def make(source, config, respond=None) -> Harness:
-        made.append(Harness(source, config, respond))
+    def make(source, config, respond=None, clock=time.time) -> Harness:
+        made.append(Harness(source, config, respond, clock))
         return made[-1]
 
     yield make
@@ -558,3 +563,155 @@ def test_stop_interrupts_retry_backoff(harness):
     assert time.monotonic() - started < 0.5
     assert not [t for t in h.mapping._threads if t.is_alive()]
     assert h.failed_over() == []
+
+
+# -- 9. stepped by hand ----------------------------------------------------------------
+
+
+class FakeClock:
+    """Epoch seconds that move only when a test says so."""
+
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def step_until_idle(h: Harness, max_steps: int = 100) -> list[list[Call]]:
+    """Step the mapping until it has nothing left; the calls each step made."""
+    steps: list[list[Call]] = []
+    while len(steps) < max_steps:
+        before = len(h.calls)
+        invoked = h.mapping.step()
+        steps.append(h.calls[before:])
+        assert invoked == sum(len(c.sequences) for c in steps[-1])
+        if not invoked and h.mapping.idle():
+            return steps
+    pytest.fail(f"not idle after {max_steps} steps")
+
+
+def stepped_run(keys: list[str]) -> tuple[list[list[list[str]]], dict[str, list[str]], Harness]:
+    """Two rounds of writes to a four-lane mapping, stepped to the end after each."""
+    source = FakeKinesis()
+    h = Harness(source, config(batch_size=2, parallelization_factor=4), clock=FakeClock())
+    appended: dict[str, list[str]] = {k: [] for k in keys}
+    steps = []
+    for _ in range(2):  # records that arrive between steps are read at the next one
+        for key in keys * 3:
+            appended[key].append(source.append(key))
+        steps += step_until_idle(h)
+    return [[c.sequences for c in calls] for calls in steps], appended, h
+
+
+def test_stepping_runs_each_lane_once_per_step_in_order_in_the_callers_thread():
+    keys = [f"user-{i}" for i in range(16)]
+    steps, appended, h = stepped_run(keys)
+
+    calls = h.snapshot()
+    assert {c.thread for c in calls} == {threading.get_ident()}
+    assert all(len(invocations) <= 4 for invocations in steps), "a lane ran twice in a step"
+    assert max(len(invocations) for invocations in steps) == 4, "the lanes never all ran"
+    assert all(1 <= len(c.sequences) <= 2 for c in calls)
+    assert sorted(h.succeeded()) == sorted(s for v in appended.values() for s in v)
+    for key in keys:
+        in_order = [s for c in calls for k, s in zip(c.keys, c.sequences, strict=True) if k == key]
+        assert in_order == appended[key], key
+    # The same writes, stepped again: the same invocations, in the same order.
+    assert stepped_run(keys)[0] == steps
+
+
+def test_a_started_mapping_cannot_be_stepped(harness):
+    h = harness(FakeKinesis(), config()).start()
+    with pytest.raises(RuntimeError, match="started"):
+        h.mapping.step()
+
+
+def test_stepping_retries_from_the_reported_record_at_the_next_step():
+    source = FakeKinesis()
+    sequences = [source.append("user-1") for _ in range(6)]
+    responses = iter([{"batchItemFailures": [{"itemIdentifier": sequences[2]}]}])
+    h = Harness(source, config(batch_size=6), lambda batch: next(responses, None), FakeClock())
+
+    assert h.mapping.step() == 6
+    assert h.done == [sequences[:2]]
+    assert h.mapping.step() == 4
+    assert [c.sequences for c in h.snapshot()] == [sequences, sequences[2:]]
+    assert h.done == [sequences[:2], sequences[2:]]
+    assert h.mapping.step() == 0 and h.mapping.idle()
+
+
+@pytest.mark.parametrize("service", ["kinesis", "dynamodb"])
+def test_stepping_bisects_to_the_poison_record_and_sends_aws_on_failure_message(service):
+    clock = FakeClock()
+    if service == "kinesis":
+        source: _FakeStream = FakeKinesis()
+        sequences = [source.append("user-1", arrival=clock.now) for _ in range(8)]
+        batch_info, function = "KinesisBatchInfo", "replicator"
+    else:
+        source = FakeDynamoDBStream()
+        created = int(clock.now)
+        sequences = [
+            source.append("INSERT", f"u{i}", new={"n": {"N": str(i)}}, created=created)
+            for i in range(8)
+        ]
+        batch_info, function = "DDBStreamBatchInfo", "sender"
+    poison = sequences[5]
+    cfg = config(batch_size=8, bisect_on_error=True, maximum_retry_attempts=3)
+    h = Harness(source, cfg, fails_on(poison), clock)
+
+    steps = step_until_idle(h)
+    assert all(len(invocations) == 1 for invocations in steps[:-1]), "one lane: one call a step"
+    calls = h.snapshot()
+    assert calls[0].sequences == sequences and calls[0].outcome == "error"
+    assert len(calls[1].sequences) == 4, "the failed batch was not halved"
+    with_poison = [c for c in calls if poison in c.sequences]
+    assert all(c.outcome == "error" for c in with_poison)
+    assert with_poison[-1].sequences == [poison]
+    assert h.succeeded() == [s for s in sequences if s != poison]  # each once, in order
+    [message] = h.failed_over()
+    check_failure_message(
+        message,
+        condition="RetryAttemptsExhausted",
+        batch_info=batch_info,
+        sequences=[poison],
+        arrivals=[int(clock.now) if service == "dynamodb" else clock.now],
+        arn=source.arn,
+    )
+    # Stepped, the count is exact: the first invocation of the poison alone and 3 retries.
+    assert message["requestContext"]["approximateInvokeCount"] == 4
+    assert message["timestamp"] == datetime.fromtimestamp(clock.now, UTC).isoformat(
+        timespec="milliseconds"
+    )
+    # What the redrive tool reads back from the queue.
+    assert classify(json.dumps(message)) == FailedBatch(
+        function, source.arn, SHARD, int(poison), int(poison), 1
+    )
+
+
+def test_stepping_reads_record_age_and_the_batching_window_from_the_clock():
+    clock = FakeClock()
+    source = FakeKinesis()
+    cfg = config(batch_size=10, batching_window_s=5, maximum_record_age_s=60)
+    h = Harness(source, cfg, clock=clock)
+    first = [source.append("user-1", arrival=clock.now) for _ in range(3)]
+
+    assert h.mapping.step() == 0, "invoked before the batching window ended"
+    clock.now += 4.9
+    assert h.mapping.step() == 0
+    clock.now += 0.1
+    assert h.mapping.step() == 3
+    assert h.succeeded() == first
+
+    stale = [source.append("user-1", arrival=clock.now) for _ in range(2)]
+    clock.now += 61  # older than the maximum age before they are ever invoked
+    assert h.mapping.step() == 0
+    assert h.mapping.idle()
+    [message] = h.failed_over()
+    assert message["requestContext"]["condition"] == "RecordAgeExceeded"
+    info = message["KinesisBatchInfo"]
+    assert (info["startSequenceNumber"], info["endSequenceNumber"]) == (stale[0], stale[-1])
+    assert message["timestamp"] == datetime.fromtimestamp(clock.now, UTC).isoformat(
+        timespec="milliseconds"
+    )
+    assert h.succeeded() == first
