@@ -4,7 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint format demo bench bench-lag bench-verify clean
+.PHONY: dev test lint format demo bench bench-lag bench-verify clean
+
+# `make`: the developer's install, editable with the dev extra (an operator's is `pip install .`).
+dev: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -42,7 +42,16 @@ from deployment import names
 from tools import cli
 
 PROG = "build_lambdas.py"
-ROOT = Path(__file__).resolve().parent.parent
+
+
+def repository_root() -> Path:
+    """The checkout to build from: the one this file is in (run from a checkout, or installed
+    editable), else the working directory (an installed ddb-repl-build, run in the checkout)."""
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "lambda").is_dir() else Path.cwd().resolve()
+
+
+ROOT = repository_root()
 SOURCE_ROOT = ROOT / "lambda"
 # Where `make lambda-wheels` downloads the runtime's wheels, for offline builds (tests).
 LOCAL_WHEELHOUSE = ROOT / ".cache" / "lambda-wheels"
