@@ -319,7 +319,7 @@ class LocalDeployment:
                 self.functions[key].invoke,
                 self.mapping_configs["sender"],
                 sqs_destination(sqs, region.sender_queue_url),
-                function_arn=f"arn:emulated:lambda:{n.region}:000000000000:function:{key}",
+                function_arn=resources.function_arn(key, n.region),
                 on_done=lambda records, region=n.region: self._count_local_writes(region, records),
             ).start()
         key = f"replicator-{n.region}"
@@ -334,7 +334,7 @@ class LocalDeployment:
             self.functions[key].invoke,
             self.mapping_configs["replicator"],
             sqs_destination(sqs, region.replicator_queue_url),
-            function_arn=f"arn:emulated:lambda:{n.region}:000000000000:function:{key}",
+            function_arn=resources.function_arn(key, n.region),
             on_done=lambda records, region=n.region: self.lag.observe(region, records),
         ).start()
 

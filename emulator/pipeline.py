@@ -1,8 +1,10 @@
 """Both regions wired together in one process: tables, streams, and the real handlers.
 
 Each region gets its own Sender and Replicator, built with that region's settings,
-clients and clock, as two separately deployed sets of functions would be. Mappings are
-stepped by hand, so a test decides exactly when records move.
+clients and clock, as two separately deployed sets of functions would be. Their event
+source mappings are the emulator's own (esm.py), with the Terraform module's settings unless
+told otherwise, stepped by hand: a test decides exactly when records move, and the mappings
+read the same time source as the regions' clocks.
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ from typing import Any
 import boto3
 
 from emulator import resources, topology
-from emulator.mapping import Mapping, sqs_destination
+from emulator.esm import (
+    REPLICATOR_MAPPING,
+    SENDER_MAPPING,
+    EventSourceMapping,
+    MappingConfig,
+    sqs_destination,
+)
 from emulator.stream_sources import DynamoDBStreamSource, KinesisSource
 from replication.clients import Clients
 from replication.inbound import Replicator
@@ -29,8 +37,8 @@ class Node:
     region: resources.Region
     sender: Sender
     replicator: Replicator
-    sender_mappings: list[Mapping]
-    replicator_mapping: Mapping
+    sender_mappings: list[EventSourceMapping]  # one per table
+    replicator_mapping: EventSourceMapping
     clock: Callable[[], int]
 
     @property
@@ -44,7 +52,7 @@ class Node:
     def client(self, service: str) -> Any:
         return self.region.client(service)
 
-    def mappings(self) -> list[Mapping]:
+    def mappings(self) -> list[EventSourceMapping]:
         return [*self.sender_mappings, self.replicator_mapping]
 
 
@@ -54,12 +62,13 @@ class TwoRegions:
         key_schema=resources.DEFAULT_KEY_SCHEMA,
         clock_offsets_ms: dict[str, int] | None = None,
         concurrency: int = 8,
-        batch_size: int = 500,
-        max_retries: int = 10,
+        sender_mapping: MappingConfig = SENDER_MAPPING,
+        replicator_mapping: MappingConfig = REPLICATOR_MAPPING,
         time_source: Callable[[], int] = now_ms,
     ):
-        """`time_source` is the true time in epoch ms (simulated in reproducible tests);
-        each region's clock reads it plus that region's offset."""
+        """`time_source` is the true time in epoch ms (simulated in reproducible tests): the
+        mappings read it, and each region's clock reads it plus that region's offset. The
+        mappings' poll intervals don't apply: they move when stepped."""
         offsets = clock_offsets_ms or {}
         names = topology.load()
         self.nodes: dict[str, Node] = {}
@@ -78,32 +87,34 @@ class TwoRegions:
                 clients=Clients(region_name, session=boto3.Session()),
                 clock=clock,
             )
-            streams = region.client("dynamodbstreams")
-            sqs = region.client("sqs")
-            sender_mappings = [
-                Mapping(
+            streams, sqs = region.client("dynamodbstreams"), region.client("sqs")
+            from_tables = [
+                _stepped(
+                    f"sender-{region_name}",
                     DynamoDBStreamSource(streams, arn, region_name),
                     sender.handle,
-                    batch_size=batch_size,
-                    max_retries=max_retries,
-                    on_failure=sqs_destination(sqs, region.sender_queue_url),
+                    sender_mapping,
+                    sqs_destination(sqs, region.sender_queue_url),
+                    time_source,
                 )
                 for arn in region.stream_arns.values()
             ]
-            replicator_mapping = Mapping(
-                KinesisSource(
-                    region.client("kinesis"),
-                    region.names.replication_stream,
-                    region.replication_stream_arn,
-                    region_name,
-                ),
+            kinesis = KinesisSource(
+                region.client("kinesis"),
+                region.names.replication_stream,
+                region.replication_stream_arn,
+                region_name,
+            )
+            from_peer = _stepped(
+                f"replicator-{region_name}",
+                kinesis,
                 replicator.handle,
-                batch_size=batch_size,
-                max_retries=max_retries,
-                on_failure=sqs_destination(sqs, region.replicator_queue_url),
+                replicator_mapping,
+                sqs_destination(sqs, region.replicator_queue_url),
+                time_source,
             )
             self.nodes[region_name] = Node(
-                region, sender, replicator, sender_mappings, replicator_mapping, clock
+                region, sender, replicator, from_tables, from_peer, clock
             )
 
     @property
@@ -114,19 +125,42 @@ class TwoRegions:
     def world(self) -> Node:
         return self.nodes[topology.GLOBAL]
 
+    def mappings(self) -> list[EventSourceMapping]:
+        return [m for node in self.nodes.values() for m in node.mappings()]
+
     def step(self) -> int:
-        """Poll every mapping once; returns the records delivered."""
-        return sum(m.poll() for node in self.nodes.values() for m in node.mappings())
+        """Step every mapping once, region by region; returns the records delivered."""
+        return sum(m.step() for m in self.mappings())
 
     def settle(self, max_steps: int = 500) -> int:
-        """Poll until no mapping has anything left to deliver."""
+        """Step until no mapping has anything left to deliver."""
         total = 0
         for _ in range(max_steps):
             moved = self.step()
             total += moved
-            if not moved:
+            if not moved and all(m.idle() for m in self.mappings()):
                 return total
         raise RuntimeError(f"replication did not settle in {max_steps} steps")
+
+
+def _stepped(
+    function: str,
+    source: DynamoDBStreamSource | KinesisSource,
+    handler: Callable[[dict[str, Any]], dict[str, Any]],
+    config: MappingConfig,
+    on_failure: Callable[[dict[str, Any]], None],
+    time_source: Callable[[], int],
+) -> EventSourceMapping:
+    """A mapping to step by hand, invoking a handler in this process, on `time_source`."""
+    return EventSourceMapping(
+        function,
+        source,
+        handler,
+        config,
+        on_failure,
+        function_arn=resources.function_arn(function, source.region),
+        clock=lambda: time_source() / 1000,
+    )
 
 
 def scan_all(client: Any, table: str) -> list[dict[str, Any]]:

@@ -122,6 +122,11 @@ def replicator_settings(region: Region, **overrides: Any) -> ReplicatorSettings:
     )
 
 
+def function_arn(function: str, region: str) -> str:
+    """The ARN a function's on-failure messages name (an emulated account's)."""
+    return f"arn:emulated:lambda:{region}:000000000000:function:{function}"
+
+
 def drain_queue(sqs: Any, url: str) -> list[dict[str, Any]]:
     """Receive, delete and return every message body (JSON) waiting on a queue."""
     bodies = []

@@ -10,6 +10,7 @@ import json
 import random
 import threading
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 from unittest import mock
 
@@ -17,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from emulator.esm import REPLICATOR_MAPPING, SENDER_MAPPING
 from emulator.pipeline import Node, TwoRegions, scan_all
 from replication import wire
 from replication.stamping import stamp, stamped_update
@@ -93,14 +95,9 @@ class Chaos:
 
 
 def wire_chaos(regions: TwoRegions, chaos: Chaos) -> None:
+    for mapping in regions.mappings():
+        mapping.invoke = chaos.deliver(mapping.invoke, mapping.source.key_of)
     for node in regions.nodes.values():
-        for mapping in node.sender_mappings:
-            mapping.handler = chaos.deliver(
-                mapping.handler, lambda r: json.dumps(r["dynamodb"]["Keys"])
-            )
-        node.replicator_mapping.handler = chaos.deliver(
-            node.replicator_mapping.handler, lambda r: r["kinesis"]["partitionKey"]
-        )
         node.sender.peer.put_records = chaos.throttle(node.sender.peer.put_records)
         ddb = node.replicator.clients("dynamodb")
         ddb.put_item = chaos.flaky(ddb.put_item)
@@ -160,8 +157,9 @@ def application_write(
 
 
 class SimulatedTime:
-    """The one true time of a scenario: both regions' clocks (plus their skew) and the
-    streams' record times read it, and it moves only between steps, so a seed replays."""
+    """The one true time of a scenario: both regions' clocks (plus their skew), the
+    mappings, and the streams' record times read it, and it moves only between steps, so a
+    seed replays."""
 
     def __init__(self, start_ms: int = 1_800_000_000_000):
         self.ms = start_ms
@@ -183,17 +181,22 @@ def run_scenario(
 ):
     rng = random.Random(seed)
     time = SimulatedTime()
-    with mock.patch("moto.dynamodb.models.table.utcnow", time.utcnow):
+    with (
+        mock.patch("moto.dynamodb.models.table.utcnow", time.utcnow),
+        mock.patch("moto.kinesis.models.utcnow", time.utcnow),
+    ):
+        batch_size = rng.choice([3, 7, 50])
         regions = TwoRegions(
             clock_offsets_ms=clock_offsets_ms,
-            batch_size=rng.choice([3, 7, 50]),
             concurrency=concurrency,
+            sender_mapping=replace(SENDER_MAPPING, batch_size=batch_size),
+            replicator_mapping=replace(REPLICATOR_MAPPING, batch_size=batch_size),
             time_source=time,
         )
         chaos = Chaos(seed, fault_rate)
         wire_chaos(regions, chaos)
         nodes = list(regions.nodes.values())
-        mappings = [m for node in nodes for m in node.mappings()]
+        mappings = regions.mappings()
         tied_timestamp = time() + 1_000
         writes: Counter = Counter()
         for _ in range(steps):
@@ -203,7 +206,7 @@ def run_scenario(
                 fast = node.name in fast_clock_regions
                 writes[application_write(rng, node, tied_timestamp, fast)] += 1
             else:
-                rng.choice(mappings).poll()
+                rng.choice(mappings).step()
         time.ms += 1_000
         regions.settle()
     return regions, writes, chaos

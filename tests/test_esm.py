@@ -2,7 +2,8 @@
 
 Most tests start a real mapping (its poller and lane threads) over a fake one-shard source and
 wait, with a timeout, for what it expects; every mapping is stopped at teardown. The stepped
-tests step one by hand instead, on a fake clock, and check exactly what each step did.
+tests step one by hand instead, on a fake clock, and check exactly what each step did. The
+last ones step the mappings of both regions in one process (TwoRegions), on moto.
 """
 
 from __future__ import annotations
@@ -13,15 +14,17 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from emulator.esm import EventSourceMapping, MappingConfig
+from emulator.esm import SENDER_MAPPING, EventSourceMapping, MappingConfig
 from emulator.functions import FunctionError
+from emulator.pipeline import TwoRegions
 from emulator.stream_sources import DynamoDBStreamSource, KinesisSource
+from tests.helpers import item, put, queue_messages
 from tools.operations.redrive import classify
 from tools.operations.stream_ranges import FailedBatch
 
@@ -715,3 +718,43 @@ def test_stepping_reads_record_age_and_the_batching_window_from_the_clock():
         timespec="milliseconds"
     )
     assert h.succeeded() == first
+
+
+# -- 10. both regions, stepped by hand -------------------------------------------------
+
+
+def test_hand_stepped_regions_bisect_to_a_poison_record_and_send_aws_on_failure_message(aws):
+    sender_mapping = replace(SENDER_MAPPING, parallelization_factor=1, maximum_retry_attempts=2)
+    regions = TwoRegions(sender_mapping=sender_mapping)
+    cn, sg = regions.china, regions.world
+    [mapping] = cn.sender_mappings
+    ship = mapping.invoke
+
+    def refusing_poison(event):
+        if any(r["dynamodb"]["Keys"] == {"PK": {"S": "poison"}} for r in event["Records"]):
+            raise ValueError("cannot ship poison")
+        return ship(event)
+
+    mapping.invoke = refusing_poison
+    for key in ("a", "b", "poison", "c"):
+        put(cn, key, region=cn.name)
+    regions.settle()
+
+    assert [k for k in ("a", "b", "poison", "c") if item(sg, k)] == ["a", "b", "c"]
+    [message] = queue_messages(cn, cn.region.sender_queue_url)
+    context = message["requestContext"]
+    assert context["condition"] == "RetryAttemptsExhausted"
+    assert context["functionArn"].endswith(f":function:sender-{cn.name}")
+    assert context["approximateInvokeCount"] == 3  # the poison alone, then 2 retries
+    info = message["DDBStreamBatchInfo"]
+    [poison] = [
+        r
+        for r in mapping.source.read(info["shardId"], None, 100)
+        if r["dynamodb"]["Keys"] == {"PK": {"S": "poison"}}
+    ]
+    sequence = int(poison["dynamodb"]["SequenceNumber"])
+    assert classify(json.dumps(message)) == FailedBatch(
+        "sender", mapping.source.arn, info["shardId"], sequence, sequence, 1
+    )
+    assert mapping.stats.sent_to_failure_destination == 1
+    assert queue_messages(sg, sg.region.replicator_queue_url) == []
