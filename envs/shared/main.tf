@@ -22,9 +22,16 @@ module "node" {
   source = "../../modules/replication_node"
 
   # What is replicated. Names come from defaults.json, unless the tfvars say otherwise.
-  tables = coalesce(var.tables, {
-    for name in local.names.tables : name => { hash_key = "PK" }
-  })
+  # Null: defaults.json's tables, less those another configuration manages. (Two maps merged
+  # rather than a conditional, which would unify the tfvars' map with the defaults' shape.)
+  tables = merge(
+    {
+      for name in var.tables == null ? local.names.tables : [] :
+      name => { hash_key = "PK" } if !contains(var.existing_tables, name)
+    },
+    var.tables == null ? {} : var.tables,
+  )
+  existing_tables         = var.existing_tables
   table_map               = coalesce(var.table_map, local.names.table_map)
   deletion_protection     = var.deletion_protection
   ttl_deletes             = var.ttl_deletes

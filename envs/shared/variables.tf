@@ -21,7 +21,7 @@ variable "tags" {
 # ---------------------------------------------------------------- what is replicated
 
 variable "tables" {
-  description = "The replicated tables this node creates, by name, with their keys (any key schema; the peer's tables need the same keys; types S, N or B; billing_mode PAY_PER_REQUEST or PROVISIONED, which needs read_capacity and write_capacity). Null: defaults.json's tables, keyed on PK (S), except those named in existing_tables. An attribute left out takes the module's default."
+  description = "The replicated tables this node creates, by name, with their keys and secondary indexes (see modules/replication_node: any key schema, the peer's tables with the same keys; key types S, N or B; billing_mode PAY_PER_REQUEST or PROVISIONED, which needs read_capacity and write_capacity for the table and each global index; projection_type ALL, KEYS_ONLY or INCLUDE with non_key_attributes). Declare every index a table has before importing it. Null: defaults.json's tables, keyed on PK (S), except those named in existing_tables. An attribute left out takes the module's default."
   type = map(object({
     hash_key       = string
     hash_key_type  = optional(string)
@@ -31,8 +31,30 @@ variable "tables" {
     read_capacity  = optional(number)
     write_capacity = optional(number)
     ttl_attribute  = optional(string)
+    global_secondary_indexes = optional(map(object({
+      hash_key           = string
+      hash_key_type      = optional(string)
+      range_key          = optional(string)
+      range_key_type     = optional(string)
+      projection_type    = optional(string)
+      non_key_attributes = optional(list(string))
+      read_capacity      = optional(number)
+      write_capacity     = optional(number)
+    })))
+    local_secondary_indexes = optional(map(object({
+      range_key          = string
+      range_key_type     = optional(string)
+      projection_type    = optional(string)
+      non_key_attributes = optional(list(string))
+    })))
   }))
   default = null
+}
+
+variable "existing_tables" {
+  description = "Tables to replicate that the application's own Terraform (or anything else) manages, by name: read, never created or changed here. Each needs a stream of view type NEW_AND_OLD_IMAGES."
+  type        = list(string)
+  default     = []
 }
 
 variable "table_map" {

@@ -106,8 +106,8 @@ resource "aws_lambda_function" "function" {
       error_message = "Set vpc_subnet_ids and vpc_security_group_ids together (both empty: no VPC)."
     }
     precondition {
-      condition     = alltrue([for local_table in values(var.table_map) : contains(keys(var.tables), local_table)])
-      error_message = "Every table_map value must be one of this node's tables (${join(", ", keys(var.tables))})."
+      condition     = alltrue([for local_table in values(var.table_map) : contains(keys(local.replicated_tables), local_table)])
+      error_message = "Every table_map value must be one of this node's tables (${join(", ", keys(local.replicated_tables))})."
     }
   }
 
@@ -119,7 +119,7 @@ resource "aws_lambda_function" "function" {
 # Each table's stream feeds the sender; this region's replication stream feeds the replicator.
 locals {
   mappings = merge(
-    { for name, table in aws_dynamodb_table.replicated : "sender/${name}" => {
+    { for name, table in local.replicated_tables : "sender/${name}" => {
       function = "sender"
       source   = table.stream_arn
       settings = var.sender_mapping

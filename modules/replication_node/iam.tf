@@ -24,7 +24,14 @@ resource "aws_iam_role" "function" {
 }
 
 locals {
-  table_arns = [for table in aws_dynamodb_table.replicated : table.arn]
+  table_arns = [for table in local.replicated_tables : table.arn]
+
+  # Existing tables encrypted with a KMS key of their own: reading their streams and items
+  # takes kms:Decrypt on it (DescribeKey: DynamoDB checks the key first). A key policy that
+  # doesn't defer to IAM must allow the roles as well.
+  existing_table_key_statements = length(local.existing_table_keys) == 0 ? [] : [
+    { sid = "UseTheExistingTablesKeys", actions = ["kms:Decrypt", "kms:DescribeKey"], resources = local.existing_table_keys },
+  ]
 
   # What both functions do: read the change-signing keys (the sender signs, the replicator
   # verifies), record and read tombstones, send poison records and failed batches to their
@@ -58,7 +65,7 @@ locals {
         actions   = ["ssm:GetParameters"]
         resources = ["${local.arn_prefix.ssm}:parameter${var.peer_credentials_prefix}*"]
       },
-    ], local.shared_statements.sender)
+    ], local.existing_table_key_statements, local.shared_statements.sender)
 
     replicator = concat([
       {
@@ -75,7 +82,7 @@ locals {
       },
       { sid = "ApplyChanges", actions = ["dynamodb:PutItem", "dynamodb:DeleteItem"], resources = local.table_arns },
       { sid = "CountProgress", actions = ["dynamodb:UpdateItem"], resources = [aws_dynamodb_table.bookkeeping["stats"].arn] },
-    ], local.shared_statements.replicator)
+    ], local.existing_table_key_statements, local.shared_statements.replicator)
   }
 }
 

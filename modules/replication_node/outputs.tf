@@ -29,13 +29,13 @@ output "signing_keys_parameter" {
 }
 
 output "table_names" {
-  description = "The replicated tables in this region."
-  value       = keys(aws_dynamodb_table.replicated)
+  description = "The replicated tables in this region: those the node creates and the existing ones."
+  value       = keys(local.replicated_tables)
 }
 
 output "table_stream_arns" {
-  description = "Each replicated table's stream, by table name."
-  value       = { for name, table in aws_dynamodb_table.replicated : name => table.stream_arn }
+  description = "Each replicated table's stream (the sender's source), by table name."
+  value       = { for name, table in local.replicated_tables : name => table.stream_arn }
 }
 
 output "stats_table_name" {

@@ -1,7 +1,7 @@
 # ---------------------------------------------------------------- what is replicated, and to where
 
 variable "tables" {
-  description = "The replicated tables in this region, by name, with their key schema (any schema; the peer's tables must have the same keys). Types are S, N or B. On-demand unless billing_mode is PROVISIONED."
+  description = "The replicated tables this node creates, by name, with their key schema (any schema; the peer's tables must have the same keys) and secondary indexes. Key types are S, N or B. billing_mode PAY_PER_REQUEST (the default) or PROVISIONED, which needs read_capacity and write_capacity, for the table and for each global index. global_secondary_indexes and local_secondary_indexes are keyed by index name; projection_type is ALL (the default), KEYS_ONLY or INCLUDE, and only INCLUDE takes non_key_attributes (at least one). A local index needs the table's range_key; at most 5 per table. Declare every index a table has: an index left out would be dropped (global) or the table replaced (local) after a terraform import. Tables that another configuration manages go in existing_tables instead."
   type = map(object({
     hash_key       = string
     hash_key_type  = optional(string, "S")
@@ -11,16 +11,35 @@ variable "tables" {
     read_capacity  = optional(number)
     write_capacity = optional(number)
     ttl_attribute  = optional(string)
+    global_secondary_indexes = optional(map(object({
+      hash_key           = string
+      hash_key_type      = optional(string, "S")
+      range_key          = optional(string)
+      range_key_type     = optional(string, "S")
+      projection_type    = optional(string, "ALL")
+      non_key_attributes = optional(list(string))
+      read_capacity      = optional(number)
+      write_capacity     = optional(number)
+    })), {})
+    local_secondary_indexes = optional(map(object({
+      range_key          = string
+      range_key_type     = optional(string, "S")
+      projection_type    = optional(string, "ALL")
+      non_key_attributes = optional(list(string))
+    })), {})
   }))
-  validation {
-    condition     = length(var.tables) > 0
-    error_message = "tables must name at least one table, e.g. { \"user-cn\" = { hash_key = \"PK\" } }."
-  }
+  default  = {}
+  nullable = false
   validation {
     condition = alltrue(flatten([
-      for t in values(var.tables) : [contains(["S", "N", "B"], t.hash_key_type), contains(["S", "N", "B"], t.range_key_type)]
+      for t in values(var.tables) : [
+        contains(["S", "N", "B"], t.hash_key_type),
+        contains(["S", "N", "B"], t.range_key_type),
+        [for i in values(t.global_secondary_indexes) : contains(["S", "N", "B"], i.hash_key_type) && contains(["S", "N", "B"], i.range_key_type)],
+        [for i in values(t.local_secondary_indexes) : contains(["S", "N", "B"], i.range_key_type)],
+      ]
     ]))
-    error_message = "Key attribute types must be S, N or B."
+    error_message = "Key attribute types (of tables and of their indexes) must be S, N or B."
   }
   validation {
     condition = alltrue([
@@ -29,6 +48,64 @@ variable "tables" {
       )
     ])
     error_message = "billing_mode must be PAY_PER_REQUEST or PROVISIONED, and PROVISIONED needs read_capacity and write_capacity."
+  }
+  validation {
+    condition = alltrue(flatten([
+      for t in values(var.tables) : [
+        for i in values(t.global_secondary_indexes) : (t.billing_mode == "PROVISIONED") == (i.read_capacity != null && i.write_capacity != null) && (t.billing_mode == "PROVISIONED" || (i.read_capacity == null && i.write_capacity == null))
+      ]
+    ]))
+    error_message = "A global secondary index of a PROVISIONED table needs read_capacity and write_capacity; one of a PAY_PER_REQUEST table takes neither."
+  }
+  validation {
+    condition = alltrue(flatten([
+      for t in values(var.tables) : [
+        for i in concat(values(t.global_secondary_indexes), values(t.local_secondary_indexes)) :
+        contains(["ALL", "KEYS_ONLY", "INCLUDE"], i.projection_type) && (i.projection_type == "INCLUDE") == (length(coalesce(i.non_key_attributes, [])) > 0)
+      ]
+    ]))
+    error_message = "An index's projection_type must be ALL, KEYS_ONLY or INCLUDE, and non_key_attributes (at least one) go with INCLUDE only."
+  }
+  validation {
+    condition     = alltrue([for t in values(var.tables) : length(t.local_secondary_indexes) == 0 || (t.range_key != null && length(t.local_secondary_indexes) <= 5)])
+    error_message = "Local secondary indexes need the table to have a range_key, and a table has at most 5."
+  }
+  validation {
+    condition = alltrue([
+      for t in values(var.tables) : alltrue([
+        for name, types in {
+          for key in concat(
+            [{ name = t.hash_key, type = t.hash_key_type }],
+            t.range_key == null ? [] : [{ name = t.range_key, type = t.range_key_type }],
+            flatten([for i in values(t.global_secondary_indexes) : concat(
+              [{ name = i.hash_key, type = i.hash_key_type }],
+              i.range_key == null ? [] : [{ name = i.range_key, type = i.range_key_type }],
+            )]),
+            [for i in values(t.local_secondary_indexes) : { name = i.range_key, type = i.range_key_type }],
+          ) : key.name => key.type...
+        } : length(distinct(types)) == 1
+      ])
+    ])
+    error_message = "An attribute that keys a table and its indexes has one type: give it the same hash_key_type / range_key_type everywhere."
+  }
+}
+
+variable "existing_tables" {
+  description = "Tables to replicate that another configuration manages (the application's own Terraform, say), by name. They are read with the aws_dynamodb_table data source, never created, changed or destroyed here: the sender reads their streams, both functions write them, and with a customer managed key the functions may decrypt with it. Each needs a stream of view type NEW_AND_OLD_IMAGES, or the plan fails saying how to turn one on."
+  type        = list(string)
+  default     = []
+  nullable    = false
+  validation {
+    condition     = length(var.existing_tables) == length(distinct(var.existing_tables)) && alltrue([for name in var.existing_tables : length(name) > 0])
+    error_message = "existing_tables must name each table once."
+  }
+  validation {
+    condition     = length(var.tables) + length(var.existing_tables) > 0
+    error_message = "Name at least one table to replicate: in tables (created here), e.g. { \"user-cn\" = { hash_key = \"PK\" } }, or in existing_tables (managed elsewhere)."
+  }
+  validation {
+    condition     = length(setintersection(var.existing_tables, keys(var.tables))) == 0
+    error_message = "A table is either created here (tables) or managed elsewhere (existing_tables), not both: ${join(", ", setintersection(var.existing_tables, keys(var.tables)))}."
   }
 }
 

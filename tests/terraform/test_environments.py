@@ -11,6 +11,7 @@ local state) and read the policies from the state.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -278,8 +279,9 @@ def test_the_settings_scenario_sets_every_variable():
     tfvars = (SCENARIO_DIR / "cn-north-1-settings.tfvars").read_text()
     given = set(re.findall(r"^([a-z_0-9]+)\s*=", tfvars, re.MULTILINE))
     declared = {v.name for v in module_docs.variables(REPO / "envs" / "shared")}
-    # profile picks credentials, dist_dir the zips; neither reaches a plan.
-    assert declared - given == {"profile", "dist_dir"}
+    # profile picks credentials, dist_dir the zips; neither reaches a plan. existing_tables
+    # has scenarios of its own, against a simulated account (the real provider's has no tables).
+    assert declared - given == {"profile", "dist_dir", "existing_tables"}
     assert given <= declared
 
 
@@ -963,3 +965,245 @@ def test_the_tfvars_example_plans(terraform, env, name):
         "plan", "-no-color", "-var-file", str(example), "-lock=false", cwd=directory
     )
     assert result.returncode == 0, result.stderr
+
+
+# ------------------------------------------------------------------------------- existing tables
+
+
+def with_account(terraform: Terraform, directory: Path, tables: dict[str, dict]) -> Terraform:
+    """Terraform whose stand-in reads a simulated account holding `tables` in cn-north-1."""
+    from tests.terraform.stub_aws_provider import AccountStore
+
+    store = AccountStore(directory.parent.parent / "account.json")
+    for name, attributes in tables.items():
+        store.put_table("cn-north-1", name, **attributes)
+    return dataclasses.replace(terraform, env={**terraform.env, ACCOUNT_STATE_ENV: str(store.path)})
+
+
+def existing_table(**overrides) -> dict:
+    """orders-cn as cn-north-1-existing-tables.account.json has it, with overrides."""
+    account = json.loads((SCENARIO_DIR / "cn-north-1-existing-tables.account.json").read_text())
+    table = account["dynamodb_tables"]["cn-north-1"]["orders-cn"]
+    return {**{k: v for k, v in table.items() if k != "name"}, **overrides}
+
+
+EXISTING = ('-var=existing_tables=["orders-cn"]', '-var=table_map={"orders-sg" = "orders-cn"}')
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_existing_tables_are_read_not_managed(plan, name):
+    orders = "orders-cn" if name == "cn-north-1" else "orders-sg"
+    planned = plan(name, "existing-tables")
+    assert f'module.node.aws_dynamodb_table.replicated["{orders}"]' not in resources(planned)
+    [read] = [
+        r
+        for r in planned.prior_state["values"]["root_module"]["child_modules"][0]["resources"]
+        if r["address"] == f'module.node.data.aws_dynamodb_table.existing["{orders}"]'
+    ]
+    mapping = resources(planned)[
+        f'module.node.aws_lambda_event_source_mapping.stream["sender/{orders}"]'
+    ]
+    assert mapping["event_source_arn"] == read["values"]["stream_arn"]
+    [env_] = resources(planned)['module.node.aws_lambda_function.function["replicator"]'][
+        "environment"
+    ]
+    assert orders in json.loads(env_["variables"]["TABLE_MAP"]).values()
+
+
+@pytest.mark.parametrize(
+    ("stream", "message"),
+    [
+        (
+            {"stream_enabled": False},
+            "Table orders-cn has no stream, and replication reads one with both images: run "
+            "`aws dynamodb update-table --table-name orders-cn --stream-specification "
+            "StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES`",
+        ),
+        (
+            {"stream_view_type": "KEYS_ONLY"},
+            "Table orders-cn's stream is KEYS_ONLY, and replication needs NEW_AND_OLD_IMAGES. A "
+            "stream's view type can't change in place: run `aws dynamodb update-table "
+            "--table-name orders-cn --stream-specification StreamEnabled=false`",
+        ),
+        (
+            {"stream_view_type": "NEW_IMAGE"},
+            "Table orders-cn's stream is NEW_IMAGE, and replication needs NEW_AND_OLD_IMAGES.",
+        ),
+    ],
+)
+def test_an_existing_table_without_both_images_fails_the_plan_saying_what_to_run(
+    terraform, scratch_env, stream, message
+):
+    account = with_account(terraform, scratch_env, {"orders-cn": existing_table(**stream)})
+    refused = plan_error(account, scratch_env, *EXISTING)
+    assert message in refused
+    assert "Resource postcondition failed" in refused
+
+
+def test_an_existing_table_the_account_lacks_fails_the_plan(terraform, scratch_env):
+    account = with_account(terraform, scratch_env, {})
+    message = plan_error(account, scratch_env, *EXISTING)
+    assert "reading Dynamodb Table (orders-cn): couldn't find resource" in message
+
+
+def test_a_table_both_created_and_existing_is_refused(terraform, scratch_env):
+    account = with_account(terraform, scratch_env, {"user-cn": existing_table()})
+    message = plan_error(
+        account,
+        scratch_env,
+        '-var=existing_tables=["user-cn"]',
+        '-var=tables={"user-cn"={hash_key="PK"}}',
+    )
+    assert "A table is either created here (tables) or managed elsewhere" in message
+
+
+@stand_in_only
+def test_the_functions_may_use_existing_tables_and_their_key(terraform, scratch_env):
+    account = with_account(terraform, scratch_env, {"orders-cn": existing_table()})
+    applied_ = account.run("apply", "-auto-approve", "-no-color", *EXISTING, cwd=scratch_env)
+    assert applied_.returncode == 0, applied_.stderr
+    state = state_resources(json.loads(account.run("show", "-json", cwd=scratch_env).stdout))
+    orders = "arn:aws-cn:dynamodb:cn-north-1:123456789012:table/orders-cn"
+    [key] = [e["kms_key_arn"] for e in existing_table()["server_side_encryption"]]
+    for function, sids in (
+        ("sender", ("ReadTheTablesStreams", "StampLocalWrites")),
+        ("replicator", ("ApplyChanges",)),
+    ):
+        policy = state[f'module.node.aws_iam_role_policy.function["{function}"]']["policy"]
+        statements = {s["Sid"]: s for s in json.loads(policy)["Statement"]}
+        for sid in sids:
+            named = statements[sid]["Resource"]
+            named = [named] if isinstance(named, str) else named
+            wanted = f"{orders}/stream/*" if sid == "ReadTheTablesStreams" else orders
+            assert wanted in named, (function, sid)
+        assert statements["UseTheExistingTablesKeys"]["Resource"] == key
+        assert policy_actions(policy)["UseTheExistingTablesKeys"] == [
+            "kms:Decrypt",
+            "kms:DescribeKey",
+        ]
+    # Nothing of the existing table is in the state: Terraform doesn't manage it.
+    assert 'module.node.aws_dynamodb_table.replicated["orders-cn"]' not in state
+
+
+# ------------------------------------------------------------------------------- indexes, imported
+
+
+def indexed_orders_table() -> dict:
+    """orders-cn as it exists in AWS, with the indexes cn-north-1-indexes.tfvars declares, in the
+    provider's attribute names: what `terraform import` reads."""
+    return {
+        "hash_key": "customer_id",
+        "range_key": "order_no",
+        "attribute": [
+            {"name": "customer_id", "type": "S"},
+            {"name": "order_no", "type": "N"},
+            {"name": "placed_at", "type": "N"},
+            {"name": "sku", "type": "S"},
+            {"name": "status", "type": "S"},
+        ],
+        "billing_mode": "PROVISIONED",
+        "read_capacity": 10,
+        "write_capacity": 5,
+        "stream_enabled": True,
+        "stream_view_type": "NEW_AND_OLD_IMAGES",
+        "global_secondary_index": [
+            {
+                "name": "by-status",
+                "hash_key": "status",
+                "range_key": "placed_at",
+                "projection_type": "KEYS_ONLY",
+                "read_capacity": 5,
+                "write_capacity": 2,
+            },
+            {
+                "name": "by-sku",
+                "hash_key": "sku",
+                "projection_type": "INCLUDE",
+                "non_key_attributes": ["quantity", "total"],
+                "read_capacity": 5,
+                "write_capacity": 2,
+            },
+        ],
+        "local_secondary_index": [
+            {"name": "by-placed-at", "range_key": "placed_at", "projection_type": "ALL"}
+        ],
+    }
+
+
+ORDERS = 'module.node.aws_dynamodb_table.replicated["orders-cn"]'
+
+
+def import_and_plan(terraform: Terraform, directory: Path, tfvars: Path) -> dict:
+    """README's adoption of an existing table: terraform import, then the plan, as JSON."""
+    account = with_account(terraform, directory, {"orders-cn": indexed_orders_table()})
+    imported = account.run(
+        "import", "-no-color", f"-var-file={tfvars}", ORDERS, "orders-cn", cwd=directory
+    )
+    assert imported.returncode == 0, imported.stderr
+    planned = account.run("plan", "-no-color", f"-var-file={tfvars}", "-out=tfplan", cwd=directory)
+    assert planned.returncode == 0, planned.stderr
+    shown = json.loads(account.run("show", "-json", "tfplan", cwd=directory).stdout)
+    [change] = [c for c in shown["resource_changes"] if c["address"] == ORDERS]
+    return change
+
+
+@stand_in_only
+def test_importing_a_table_with_indexes_keeps_every_index(terraform, scratch_env):
+    change = import_and_plan(terraform, scratch_env, SCENARIO_DIR / "cn-north-1-indexes.tfvars")
+    # Updated in place (the node's encryption key, point-in-time recovery, tags), never replaced,
+    # and every index planned exactly as it is.
+    assert change["change"]["actions"] == ["update"]
+    for index in ("global_secondary_index", "local_secondary_index"):
+        assert canonical(change["change"]["before"][index]) == canonical(
+            change["change"]["after"][index]
+        ), index
+
+
+@stand_in_only
+def test_importing_without_declaring_the_indexes_would_drop_or_replace(terraform, scratch_env):
+    """What the indexes in `tables` prevent: the same import with the table declared bare."""
+    bare = scratch_env / "bare.tfvars"
+    bare.write_text(
+        (SCENARIO_DIR / "cn-north-1-indexes.tfvars")
+        .read_text()
+        .split("    global_secondary_indexes = {")[0]
+        + "  }\n}\n"
+        + 'table_map = { "user-sg" = "user-cn", "orders-sg" = "orders-cn" }\n'
+    )
+    change = import_and_plan(terraform, scratch_env, bare)
+    assert change["change"]["actions"] == ["delete", "create"]
+    assert ["local_secondary_index"] in change["change"]["replace_paths"]
+    assert change["change"]["after"]["global_secondary_index"] == []
+
+
+def canonical(elements: list[dict]) -> list[str]:
+    return sorted(json.dumps(e, sort_keys=True) for e in elements)
+
+
+@pytest.mark.parametrize(
+    ("tables", "message"),
+    [
+        (
+            '{t={hash_key="a",local_secondary_indexes={i={range_key="b"}}}}',
+            "Local secondary indexes need the table to have a range_key",
+        ),
+        (
+            '{t={hash_key="a",global_secondary_indexes={i={hash_key="a",hash_key_type="N"}}}}',
+            "An attribute that keys a table and its indexes has one type",
+        ),
+        (
+            '{t={hash_key="a",global_secondary_indexes={i={hash_key="b",projection_type="INCLUDE"}}}}',
+            "non_key_attributes (at least one) go with INCLUDE only",
+        ),
+        (
+            '{t={hash_key="a",billing_mode="PROVISIONED",read_capacity=1,write_capacity=1,'
+            'global_secondary_indexes={i={hash_key="b"}}}}',
+            "A global secondary index of a PROVISIONED table needs read_capacity",
+        ),
+    ],
+)
+def test_indexes_dynamodb_would_refuse_fail_the_plan(terraform, scratch_env, tables, message):
+    refused = plan_error(
+        terraform, scratch_env, f"-var=tables={tables}", '-var=table_map={"x"="t"}'
+    )
+    assert message in refused

@@ -1,6 +1,7 @@
 # envs/cn-north-1 with every setting of the environment given a value other than its default, so
 # that the inventory shows each one reaching the plan: nothing set in tfvars is ignored.
-# (test_environments.py requires this file to name every variable but profile and dist_dir.)
+# (test_environments.py requires this file to name every variable but profile, dist_dir and
+# existing_tables, which the existing-tables scenarios set against a simulated account.)
 tags                = { project = "ddb-replication", team = "data" }
 tables              = { "user-cn" = { hash_key = "PK", billing_mode = "PROVISIONED", read_capacity = 5, write_capacity = 5 } }
 table_map           = { "user-sg" = "user-cn" }
