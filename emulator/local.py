@@ -25,6 +25,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from deployment.tables import scan_all
 from emulator import resources, topology
 from emulator.esm import (
     REPLICATOR_MAPPING,
@@ -35,7 +36,6 @@ from emulator.esm import (
 )
 from emulator.faults import FaultProxy
 from emulator.functions import Function, FunctionError
-from emulator.pipeline import scan_all
 from emulator.stream_sources import DynamoDBStreamSource, KinesisSource
 from replication import wire
 from replication.versions import now_ms

@@ -161,13 +161,3 @@ def _stepped(
         function_arn=resources.function_arn(function, source.region),
         clock=lambda: time_source() / 1000,
     )
-
-
-def scan_all(client: Any, table: str) -> list[dict[str, Any]]:
-    items, start = [], {}
-    while True:
-        page = client.scan(TableName=table, ConsistentRead=True, **start)
-        items.extend(page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return items
-        start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from deployment.tables import scan_all
 from emulator import topology
 from emulator.local import LocalDeployment
-from emulator.pipeline import scan_all
 from emulator.topology import CHINA, GLOBAL
 from replication import versions, wire
 from replication.stamping import stamp

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
+from deployment.tables import scan_all
 from emulator import events
 from emulator.esm import EventSourceMapping, MappingConfig
-from emulator.pipeline import scan_all
 from emulator.resources import SIGNING_KEYS
 from emulator.stream_sources import DynamoDBStreamSource, KinesisSource
 from emulator.topology import CHINA, GLOBAL
