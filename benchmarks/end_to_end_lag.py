@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from emulator.environment import use_local_aws
-from emulator.local import LocalDeployment, percentile
+from emulator.local_deployment import LocalDeployment, percentile
 from emulator.topology import CHINA, GLOBAL
 from replication.stamping import stamp
 

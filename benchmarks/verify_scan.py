@@ -31,7 +31,7 @@ import boto3
 
 from emulator import resources, topology
 from emulator.environment import use_local_aws
-from emulator.local import free_port
+from emulator.local_deployment import free_port
 from replication.versions import Version
 from tools.operations import verify
 from tools.operations.sides import open_side

@@ -23,7 +23,7 @@ from rich.live import Live
 from rich.table import Table
 
 from emulator.environment import LOCAL_AWS, use_local_aws
-from emulator.local import LocalDeployment, percentile
+from emulator.local_deployment import LocalDeployment, percentile
 from emulator.topology import CHINA, GLOBAL
 
 ROOT = Path(__file__).resolve().parent.parent

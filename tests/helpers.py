@@ -13,7 +13,7 @@ import pytest
 
 from emulator import events
 from emulator.environment import LOCAL_AWS
-from emulator.local import LocalDeployment
+from emulator.local_deployment import LocalDeployment
 from emulator.pipeline import Node
 from emulator.resources import SIGNING_KEYS, drain_queue
 from emulator.stream_sources import DynamoDBStreamSource, KinesisSource

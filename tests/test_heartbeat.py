@@ -18,7 +18,7 @@ from datetime import timedelta
 import pytest
 
 from emulator import resources, topology
-from emulator.local import HEARTBEAT_EVENT, HeartbeatSchedule
+from emulator.local_deployment import HEARTBEAT_EVENT, HeartbeatSchedule
 from emulator.topology import CHINA, GLOBAL
 from tests.helpers import emulator_running
 from tools import ops

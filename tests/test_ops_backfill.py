@@ -20,7 +20,7 @@ import pytest
 
 from deployment.tables import scan_all
 from emulator import topology
-from emulator.local import LocalDeployment
+from emulator.local_deployment import LocalDeployment
 from emulator.topology import CHINA, GLOBAL
 from replication import versions, wire
 from replication.stamping import stamp
