@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from moto import mock_aws
 
-from emulator.pipeline import TwoRegions
+from emulator.stepped import TwoRegions
 from tests.helpers import emulator_running
 
 

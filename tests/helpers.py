@@ -14,8 +14,8 @@ import pytest
 from emulator import events
 from emulator.environment import LOCAL_AWS
 from emulator.local_deployment import LocalDeployment
-from emulator.pipeline import Node
 from emulator.resources import SIGNING_KEYS, drain_queue
+from emulator.stepped import Node
 from emulator.stream_sources import DynamoDBStreamSource, KinesisSource
 from replication import wire
 from replication.stamping import stamp

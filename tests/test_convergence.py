@@ -20,7 +20,7 @@ from moto import mock_aws
 
 from deployment.tables import scan_all
 from emulator.esm import REPLICATOR_MAPPING, SENDER_MAPPING
-from emulator.pipeline import Node, TwoRegions
+from emulator.stepped import Node, TwoRegions
 from replication import wire
 from replication.stamping import stamp, stamped_update
 from tests.helpers import queue_messages

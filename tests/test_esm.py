@@ -22,7 +22,7 @@ import pytest
 
 from emulator.esm import SENDER_MAPPING, EventSourceMapping, MappingConfig
 from emulator.functions import FunctionError
-from emulator.pipeline import TwoRegions
+from emulator.stepped import TwoRegions
 from emulator.stream_sources import DynamoDBStreamSource, KinesisSource
 from tests.helpers import item, put, queue_messages
 from tools.operations.redrive import classify

@@ -9,8 +9,8 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ClientError
 
-from emulator.pipeline import TwoRegions
 from emulator.resources import SIGNING_KEYS
+from emulator.stepped import TwoRegions
 from replication import wire
 from replication.versions import Version, now_ms
 from tests.helpers import item, kinesis_event, put, queue_messages, stream_records
