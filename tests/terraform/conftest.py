@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.terraform.harness import HERE, Terraform, copy_configuration, prepare
+from tests.terraform.harness import HERE, Terraform, copy_configuration, prepare, repository_copy
 
 FIXTURES = HERE / "fixtures"
 
@@ -20,3 +20,10 @@ def terraform(tmp_path_factory) -> Terraform:
 def fixture_tree(tmp_path) -> Path:
     """A fresh copy of the harness fixtures (modules and root), safe to edit."""
     return copy_configuration(FIXTURES, tmp_path / "fixtures")
+
+
+@pytest.fixture(scope="session")
+def repository(tmp_path_factory) -> Path:
+    """A copy of the repository's Terraform (modules, envs, examples) with dist/ freshly built,
+    shared by the tests that plan it; a test that changes it copies it first."""
+    return repository_copy(tmp_path_factory.mktemp("environments") / "repository")

@@ -146,8 +146,8 @@ def copy_configuration(source: Path, destination: Path) -> Path:
     return destination
 
 
-# What a root configuration under envs/ reads from the repository around it.
-REPOSITORY_PARTS = ("modules", "envs", "lambda", "defaults.json")
+# What a root configuration under envs/ or examples/ reads from the repository around it.
+REPOSITORY_PARTS = ("modules", "envs", "examples", "lambda", "defaults.json")
 COPY_IGNORED = shutil.ignore_patterns(
     ".terraform", ".terraform.lock.hcl", "*.tfstate*", "__pycache__", "*.pyc"
 )

@@ -130,9 +130,11 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copy(account, copy)
             environment = {**terraform.env, ACCOUNT_STATE_ENV: str(copy)}
             terraform = dataclasses.replace(terraform, env=environment)
-        if root.parent == REPO / "envs":
-            # An environment plans from the whole repository: modules, defaults, built zips.
-            workdir = repository_copy(Path(scratch) / "repository") / "envs" / root.name
+        if root.parent in (REPO / "envs", REPO / "examples"):
+            # An environment or an example plans from the whole repository: modules, defaults,
+            # built zips.
+            copy = repository_copy(Path(scratch) / "repository")
+            workdir = copy / root.parent.name / root.name
         else:
             # Copy the tree above the root too, so relative module sources resolve.
             workdir = copy_configuration(root.parent, Path(scratch) / "tree") / root.name

@@ -278,7 +278,7 @@ def string_value(attribute: Attribute | None) -> str | None:
     source = attribute.source
     if source.startswith('"') and source.endswith('"'):
         return decode_string(source)
-    heredoc = re.match(r"<<(-?)([A-Za-z_][A-Za-z0-9_]*)\n(.*)\n[ \t]*\2$", source, re.DOTALL)
+    heredoc = re.match(r"<<(-?)([A-Za-z_][A-Za-z0-9_]*)\n(.*\n)[ \t]*\2$", source, re.DOTALL)
     if heredoc:
         text = heredoc.group(3)
         return textwrap.dedent(text) if heredoc.group(1) else text
@@ -299,7 +299,8 @@ def bool_value(attribute: Attribute | None, default: bool) -> bool:
 def module_blocks(directory: Path) -> list[Block]:
     found = []
     for path in sorted(directory.glob("*.tf")):
-        found.extend(Scanner(path.read_text(), path.relative_to(REPO)).blocks())
+        shown = path.relative_to(REPO) if path.is_relative_to(REPO) else path
+        found.extend(Scanner(path.read_text(), shown).blocks())
     return found
 
 

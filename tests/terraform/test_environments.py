@@ -26,7 +26,7 @@ import tftest
 import yaml
 
 from tests.terraform import inventory, module_docs
-from tests.terraform.harness import HERE, REAL_PROVIDER_ENV, REPO, Terraform, repository_copy
+from tests.terraform.harness import HERE, REAL_PROVIDER_ENV, REPO, Terraform
 from tests.terraform.stub_aws_provider import ACCOUNT_STATE_ENV
 from tools.build_lambdas import LOCAL_WHEELHOUSE
 
@@ -61,11 +61,6 @@ def scenario_cases() -> list:
         )
         for name, scenario in SCENARIOS
     ]
-
-
-@pytest.fixture(scope="module")
-def repository(tmp_path_factory) -> Path:
-    return repository_copy(tmp_path_factory.mktemp("environments") / "repository")
 
 
 @pytest.fixture(scope="module")
@@ -949,7 +944,7 @@ def test_vpc_subnets_without_security_groups_are_refused(terraform, scratch_env)
 def test_no_terraform_file_names_a_partition_literally():
     offenders = [
         f"{path.relative_to(REPO)}:{number}"
-        for root in ("modules", "envs")
+        for root in ("modules", "envs", "examples")
         for path in sorted((REPO / root).rglob("*.tf"))
         for number, line in enumerate(path.read_text().splitlines(), 1)
         if "arn:aws:" in line

@@ -22,7 +22,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / ".checkov.yaml"
-SCANNED = ("modules", "envs", "tests/terraform/fixtures")
+SCANNED = ("modules", "envs", "examples", "tests/terraform/fixtures")
 CHECKOV = [sys.executable, "-m", "checkov.main"]
 # Offline on the command line as well as in the config, so that an edit to the config can't
 # make the gate reach for the network. A run makes no network call at all with these
