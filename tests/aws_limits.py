@@ -4,12 +4,14 @@
   the queue's maximum (256 KiB here, as Terraform sets it), and refuses characters outside
   #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF. moto checks neither.
 - DynamoDB keeps at most 38 significant digits in a number. moto stores any.
+- DynamoDB refuses a partition key over 2,048 bytes, in reads as in writes. moto checks writes
+  only. (Here any key attribute named PK or pk, the tests' tables' partition keys.)
 """
 
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -71,27 +73,58 @@ def _numbers(value: Any):
 
 
 def significant_digits(number: str) -> int:
-    try:
-        digits = Decimal(number).normalize().as_tuple().digits
-    except InvalidOperation:
-        return 0
+    with localcontext() as context:
+        context.prec = 1_000  # the default 28 would round a 39-digit number to 28
+        try:
+            digits = Decimal(number).normalize(context).as_tuple().digits
+        except InvalidOperation:
+            return 0
     return len(digits)
 
 
+MAX_PARTITION_KEY_BYTES = 2_048
+
+
+def _partition_keys(name: str, kwargs: dict[str, Any]):
+    """The partition key values a call names (the tests' tables key on PK or pk)."""
+    keys = [kwargs.get("Key") or {}]
+    if name == "put_item":
+        keys.append(kwargs.get("Item") or {})
+    for request in (kwargs.get("RequestItems") or {}).values():
+        keys.extend(request.get("Keys", []) if isinstance(request, dict) else [])
+    for key in keys:
+        for attribute in ("PK", "pk"):
+            value = key.get(attribute, {})
+            if isinstance(value, dict) and isinstance(value.get("S"), str):
+                yield value["S"]
+
+
 class DynamoDBNumberLimits:
-    """A DynamoDB client that refuses a number of more than 38 significant digits in a write."""
+    """A DynamoDB client that refuses a number of more than 38 significant digits in a write,
+    and a partition key over 2,048 bytes in a read or a write."""
 
     WRITES = ("put_item", "update_item", "delete_item")
+    KEYED = (*WRITES, "get_item", "batch_get_item")
 
     def __init__(self, client: Any):
         self._client = client
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._client, name)
-        if name not in self.WRITES:
+        if name not in self.KEYED:
             return attribute
 
         def checked(**kwargs: Any) -> Any:
+            for key in _partition_keys(name, kwargs):
+                if len(key.encode("utf-8", "surrogatepass")) > MAX_PARTITION_KEY_BYTES:
+                    raise _error(
+                        "ValidationException",
+                        "One or more parameter values were invalid: Size of hashkey has "
+                        "exceeded the maximum size limit of2048 bytes",
+                        name,
+                    )
+            if name not in self.WRITES:
+                return attribute(**kwargs)
             for field in ("Item", "Key", "ExpressionAttributeValues"):
                 for number in _numbers(kwargs.get(field) or {}):
                     if significant_digits(number) > 38:

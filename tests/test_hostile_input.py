@@ -5,6 +5,7 @@ message SQS takes, and counted truly. SQS's byte limit and DynamoDB's 38 digits 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 
@@ -283,3 +284,78 @@ def test_signed_keys_reach_the_replicator_intact_after_compression(regions):
     assert data[:2] == b"\x1f\x8b"
     cn.replicator.handle(kinesis_event(cn, [data]))
     assert item(cn, "c")["text"] == {"S": value}
+
+
+# -- found by attacking the change (a red-team review); each was a way to hold a shard ------
+
+
+@pytest.mark.parametrize("key", ["k" * 2_040, "\x01" * 340], ids=["2040-bytes", "340-controls"])
+def test_an_item_with_a_long_key_replicates_and_its_delete_too(regions, key):
+    """key_id, the JSON of table and keys, outgrew the tombstone table's 2,048-byte partition
+    key: every delete, and with real DynamoDB's read limit every write, held the shard."""
+    cn, sg = regions.china, regions.world
+    for node in (cn, sg):
+        imitate_limits(node.sender)
+        imitate_limits(node.replicator)
+    put(cn, key, now=now_ms(), name="long")
+    cn.client("dynamodb").delete_item(TableName="user-cn", Key={"PK": {"S": key}})
+    put(cn, key, now=now_ms() + 5, name="again")
+    assert cn.sender.handle({"Records": stream_records(cn)}) == {"batchItemFailures": []}
+    from tests.helpers import kinesis_records
+
+    assert sg.replicator.handle({"Records": kinesis_records(sg)}) == {"batchItemFailures": []}
+    assert item(sg, key)["name"] == {"S": "again"}
+    assert cn.sender.last_counts["shipped"] == 3
+
+
+def test_a_version_of_absurd_magnitude_is_poison_at_once(regions):
+    """1E+5000 is an 11-character number DynamoDB could never hold; turning it into an int
+    raised (Python's 4,300-digit limit), and 1E+1000000 took seconds per call."""
+    import time
+
+    cn = regions.china
+    absurd = []
+    for magnitude in ("1E+5000", "1E+1000000"):
+        change = peer_put("u1")
+        stamped = {**change.item, "last_update_timestamp": {"N": magnitude}}
+        absurd.append(dataclasses.replace(change, item=stamped))
+    started = time.monotonic()
+    response = cn.replicator.handle(kinesis_event(cn, [*absurd, peer_put("after")]))
+    assert response == {"batchItemFailures": []}
+    assert time.monotonic() - started < 5
+    assert item(cn, "after") is not None
+    reports = queue_messages(cn, cn.region.replicator_queue_url)
+    assert len(reports) == 2 and all("bad N value" in r["reason"] for r in reports)
+
+
+def test_the_senders_counts_say_failed_when_its_tombstone_read_fails(regions):
+    cn = regions.china
+    put(cn, "a", now=now_ms())
+    cn.sender.handle({"Records": stream_records(cn)})
+    assert cn.sender.last_counts["shipped"] == 1
+    put(cn, "b", now=now_ms())
+    refuse(cn.sender, "batch_get_item", "ProvisionedThroughputExceededException")
+    with pytest.raises(Exception, match="ProvisionedThroughputExceeded"):
+        cn.sender.handle({"Records": stream_records(cn)[1:]})
+    assert cn.sender.last_counts["failed"] == 1 and "shipped" not in cn.sender.last_counts
+
+
+def test_the_imitation_counts_all_of_a_numbers_digits():
+    from tests.aws_limits import significant_digits
+
+    assert significant_digits("1" * 39) == 39
+    assert significant_digits(str(10**38)) == 1
+    assert significant_digits("-0.000000000000000000000000000000000000001") == 1
+
+
+def test_a_poison_record_without_an_event_id_or_with_a_huge_one_is_reported_once(regions):
+    cn = regions.china
+    for event_id in (None, "x" * 5_000):
+        record = kinesis_event(cn, [b"\x00 not a change"])["Records"][0]
+        if event_id is None:
+            del record["eventID"]
+        else:
+            record["eventID"] = event_id
+        for _ in range(3):
+            cn.replicator.handle({"Records": [record]})
+    assert len(queue_messages(cn, cn.region.replicator_queue_url)) == 2

@@ -13,6 +13,7 @@ import base64
 import dataclasses
 import itertools
 import json
+from decimal import Decimal
 from functools import reduce
 from typing import Any
 
@@ -312,7 +313,13 @@ def number_strings(draw) -> str:
     return text
 
 
-numbers = number_strings() | st.sampled_from(
+def dynamodb_holds(text: str) -> bool:
+    """DynamoDB's range: zero, or a magnitude from 1E-130 to 9.99...E+125."""
+    value = Decimal(text)
+    return value.is_zero() or -130 <= value.adjusted() <= 125
+
+
+numbers = number_strings().filter(dynamodb_holds) | st.sampled_from(
     ["-0.000123", "12345678901234567890123456789012345678", "1E+5", "0", "-0", ".5", "5."]
 )
 base64_text = st.binary(max_size=20).map(lambda raw: base64.b64encode(raw).decode())

@@ -380,3 +380,48 @@ def test_a_heartbeat_that_cannot_cross_fails_the_invocation(regions, monkeypatch
     with pytest.raises(outbound.ShipError):
         cn.sender.handle(outbound.HEARTBEAT_EVENT)
     assert "heartbeat_sent" not in cn.sender.last_counts
+
+
+# -- found by attacking the change (a red-team review) --------------------------------------
+
+
+def test_a_write_stamped_with_a_third_region_is_shipped_not_taken_for_an_echo(regions):
+    """Only the peer's replicator writes here under another region's name; a write stamped
+    `us-east-1` (or a typo) is an application's, and was silently dropped as an echo."""
+    cn, sg = regions.china, regions.world
+    put(cn, "u1", now=now_ms(), region="us-east-1", name="app write")
+    cn.sender.handle({"Records": stream_records(cn)})
+    assert cn.sender.last_counts.get("echo", 0) == 0
+    assert cn.sender.last_counts["restamped"] == 1
+    cn.sender.handle({"Records": stream_records(cn)[1:]})
+    sg.replicator.handle({"Records": _kinesis(sg)})
+    assert item(sg, "u1")["name"] == {"S": "app write"}
+    assert of_image(item(sg, "u1")).region == CN
+
+
+@pytest.mark.parametrize("stamped_by", ["zzz-top-1", CN])
+def test_a_version_its_origin_did_not_stamp_is_refused(regions, stamped_by):
+    """A sender ships only versions it stamped; a signed change claiming another region's
+    stamp would win every same-millisecond tie, or echo back as this region's own write."""
+    cn = regions.china
+    forged = dataclasses.replace(change(region=stamped_by, name="x"), origin=SG)
+    cn.replicator.handle(forged_records(cn, [wire.seal(wire.encode(forged), SIGNING_KEYS)]))
+    assert item(cn, "u1") is None
+    [report] = queue_messages(cn, cn.region.replicator_queue_url)
+    assert "was not stamped by its origin" in report["reason"]
+
+
+def test_a_replayed_change_older_than_the_tombstones_is_refused(regions):
+    """A captured signed record replayed once its item's tombstone has expired would bring the
+    deleted item back; nothing that old is applied (verify --repair settles such an item)."""
+    cn = regions.china
+    month_ms = 30 * 86400 * 1000
+    old = dataclasses.replace(
+        change(key="gone", ts=now_ms() - month_ms, name="deleted a month ago"),
+        stream_ts_ms=now_ms() - month_ms,
+    )
+    cn.replicator.handle(kinesis_event(cn, [old]))
+    assert item(cn, "gone") is None
+    [report] = queue_messages(cn, cn.region.replicator_queue_url)
+    assert "older than the tombstones kept (14 days)" in report["reason"]
+    assert cn.replicator.last_counts["version"] == 1

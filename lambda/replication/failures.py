@@ -16,6 +16,7 @@ records already reported keeps the queue to one message per poison record.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
 import time
@@ -90,9 +91,13 @@ class FailureQueue:
         self, reason: str, record: dict[str, Any], keys: dict[str, Any] | None = None
     ) -> bool:
         """Send the poison report; False if this record was reported before."""
-        event_id = str(record.get("eventID", ""))
-        ledger = self.ledger if event_id else None
-        entry = f"poison-report#{self.function}#{event_id}"
+        event_id = str(record.get("eventID") or "")
+        # The mapping always gives an event ID; a record without one is known by its content.
+        identity = event_id or "record:" + _json(record)
+        if len(identity) > 512:
+            identity = "sha256:" + hashlib.sha256(_encoded(identity)).hexdigest()
+        ledger = self.ledger
+        entry = f"poison-report#{self.function}#{identity}"
         if ledger is not None and ledger.seen(entry):
             return False
         self._sqs.send_message(
@@ -178,8 +183,12 @@ def _json(value: Any) -> str:
     return _SQS_REFUSED.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+def _encoded(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
 def _size(text: str) -> int:
-    return len(text.encode("utf-8", "surrogatepass"))
+    return len(_encoded(text))
 
 
 def _cut_chars(text: str, limit: int) -> str:

@@ -103,6 +103,8 @@ class Replicator(ReplicationFunction):
         versions (a backfill's may be years old) would read as lag."""
         super().__init__(settings, **shared)
         self.settings = settings
+        # A change must arrive while the deletes it could miss are still on record.
+        self.max_change_age_ms = max(0, settings.tombstone_ttl_seconds - 3600) * 1000
         self.stats = (
             StatsTable(self.clients.lazy("dynamodb"), settings.stats_table)
             if record_stats
@@ -161,7 +163,10 @@ class Replicator(ReplicationFunction):
         except (wire.MalformedChange, binascii.Error, KeyError, TypeError, ValueError) as exc:
             return self._poison(batch, raw, "", f"undecodable change: {exc}")
         change = received.change
-        refused = self._refusal(batch, received)
+        try:
+            refused = self._refusal(batch, received)
+        except (ArithmeticError, ValueError) as exc:  # a number no arithmetic should meet
+            return self._poison(batch, raw, "", f"unreadable version: {exc}", change.keys)
         if refused is not None:
             return self._reject(batch, raw, *refused, change.keys)
         if change.op == wire.HEARTBEAT:
@@ -204,6 +209,20 @@ class Replicator(ReplicationFunction):
             if change.origin == self.settings.region:
                 return "origin", f"change came from this region ({change.origin}): a loop"
             return "origin", f"change claims origin {change.origin!r}; only {peer} sends here"
+        if not batch.trusted and change.version.region != change.origin:
+            # A sender ships only versions it stamped itself (it restamps anything else).
+            return "version", (
+                f"version {tuple(change.version)} was not stamped by its origin {change.origin}"
+            )
+        age_ms = self.clock() - change.stream_ts_ms
+        if not batch.trusted and age_ms > self.max_change_age_ms:
+            # Older than the tombstones kept: a delete it missed may be forgotten here, so it
+            # could bring a deleted item back (a replayed old record would do exactly that).
+            return "version", (
+                f"the change is {age_ms // 86_400_000} days old, older than the tombstones "
+                f"kept ({self.settings.tombstone_ttl_seconds // 86400} days): settle its item "
+                "with ops.py verify --repair"
+            )
         if change.op == wire.PUT and versions.of_image(change.item) != change.version:
             return "version", (
                 f"version {tuple(change.version)} disagrees with the item's own version "

@@ -145,7 +145,7 @@ class Sender(ReplicationFunction):
     def _run(self, records: list[dict[str, Any]], context: Any) -> tuple[BatchOutcome, Counter]:
         horizon = self.clock() + self.max_skew_ms
         batch = _Batch(
-            tombstones=self.tombstones.versions(self._tombstone_keys(records, horizon)),
+            tombstones={},
             positions={id(record): i for i, record in enumerate(records)},
             horizon_ms=horizon,
         )
@@ -158,6 +158,7 @@ class Sender(ReplicationFunction):
                 self.processor.mark_failed(unshipped, ShipError("not accepted by the peer stream"))
 
         try:
+            batch.tombstones = self._tombstone_versions(self._tombstone_keys(records, horizon))
             outcome = self.processor.run(records, partial(self._handle_record, batch), after=ship)
             failed = outcome.failed
         finally:
@@ -462,7 +463,9 @@ class Sender(ReplicationFunction):
         version did not move it, and is stamped as a local change). An old version beyond the
         horizon counts as none: the replicator overwrites such a version."""
         new_version = versions.of_image(raw["dynamodb"].get("NewImage"))
-        if new_version is None or new_version.region == self.settings.region:
+        # Only the peer's replicator writes here under another region's name: a write stamped
+        # with any third region is an application's, shipped (after stamping) like any other.
+        if new_version is None or new_version.region != self.settings.peer_region:
             return False
         if new_version.timestamp > horizon_ms:
             return False

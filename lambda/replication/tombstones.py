@@ -8,6 +8,7 @@ table of its own (partition key `pk`, the item's key_id; expiring through Dynamo
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -19,6 +20,17 @@ from replication.versions import Version, of_image, older_than_condition
 KEY_ATTR = "pk"
 EXPIRY_ATTR = "expires_at"
 _BATCH_GET_LIMIT = 100
+# DynamoDB takes a partition key of at most 2,048 bytes; an item's key_id (the JSON of its
+# table and keys) can be longer (a long key, or a short one of control characters, which JSON
+# writes six bytes each). Those are kept under a digest; shorter ones as they are, readable.
+MAX_READABLE_KEY_BYTES = 1_024
+
+
+def storage_key(key_id: str) -> str:
+    """The tombstone table's partition key for an item's key_id: itself, or a digest if long."""
+    if len(key_id.encode("utf-8", "surrogatepass")) <= MAX_READABLE_KEY_BYTES:
+        return key_id
+    return "sha256:" + hashlib.sha256(key_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class Tombstones:
@@ -36,7 +48,8 @@ class Tombstones:
 
     def versions(self, key_ids: Iterable[str]) -> dict[str, Version]:
         """The tombstone version of each key that has one; strongly consistent reads."""
-        wanted = list(dict.fromkeys(key_ids))
+        stored_as = {storage_key(k): k for k in key_ids}
+        wanted = list(stored_as)
         found: dict[str, Version] = {}
         for start in range(0, len(wanted), _BATCH_GET_LIMIT):
             pending: dict[str, Any] = {
@@ -52,7 +65,7 @@ class Tombstones:
                 for row in response.get("Responses", {}).get(self.table, []):
                     version = of_image(row)
                     if version is not None:
-                        found[row[KEY_ATTR]["S"]] = version
+                        found[stored_as[row[KEY_ATTR]["S"]]] = version
                 pending = response.get("UnprocessedKeys") or {}
                 if not pending:
                     break
@@ -65,7 +78,7 @@ class Tombstones:
         """Store `version` unless a newer tombstone exists (one beyond `horizon_ms` doesn't
         count: see versions.trusted); returns the tombstone now stored."""
         item = {
-            KEY_ATTR: {"S": key_id},
+            KEY_ATTR: {"S": storage_key(key_id)},
             **version.to_typed(),
             EXPIRY_ATTR: {"N": str(int(self._clock()) + self._ttl)},
         }

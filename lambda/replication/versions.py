@@ -42,13 +42,19 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+# Far beyond any epoch millisecond, and far below what makes int() of a Decimal slow.
+MAX_TIMESTAMP_DIGITS = 40
+
+
 def parse_timestamp(raw: Any) -> int | None:
     """Epoch milliseconds from a DynamoDB number string; None unless a whole number >= 0."""
     try:
         value = Decimal(raw)
     except (InvalidOperation, TypeError, ValueError):
         return None
-    if not value.is_finite() or value != value.to_integral_value() or value < 0:
+    if not value.is_finite() or value < 0 or value.adjusted() >= MAX_TIMESTAMP_DIGITS:
+        return None
+    if value != value.to_integral_value():
         return None
     return int(value)
 

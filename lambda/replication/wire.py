@@ -15,6 +15,7 @@ import json
 import re
 import zlib
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 
 from replication.signing import BadSignature, Signature, SigningKeys
@@ -38,6 +39,8 @@ _SIG_FIELD = b',"sig":'
 
 # DynamoDB nests documents at most 32 levels deep.
 MAX_DEPTH = 32
+# 38 digits, a sign, a point and an exponent, with room to spare for leading zeros.
+MAX_NUMBER_CHARS = 200
 _NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _KEY_TYPES = ("S", "N", "B")
 
@@ -267,7 +270,11 @@ def validate_value(value: Any, path: str, depth: int = 0) -> None:
 
 
 def _is_number(raw: Any) -> bool:
-    return isinstance(raw, str) and _NUMBER.fullmatch(raw) is not None
+    """A number DynamoDB could hold: magnitude between 1E-130 and 9.99E+125 (or zero)."""
+    if not isinstance(raw, str) or len(raw) > MAX_NUMBER_CHARS or not _NUMBER.fullmatch(raw):
+        return False
+    value = Decimal(raw)
+    return value.is_zero() or -130 <= value.adjusted() <= 125
 
 
 def _is_base64(raw: Any) -> bool:
