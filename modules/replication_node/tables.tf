@@ -102,10 +102,21 @@ data "aws_dynamodb_table" "existing" {
 }
 
 locals {
-  # Every table replicated here, created or existing: its ARN and stream.
+  # Every table replicated here, created or existing: its ARN and stream. Keyed by the
+  # variables, not by the resources, so that the keys (the mappings' for_each) are known in any
+  # walk, and a created table's ARN built from its name, as the key policy's principals are
+  # (kms.tf). `terraform import` (in recent Terraform releases) evaluates the configuration
+  # with only the instance being imported: the other tables have no stream yet there, hence
+  # the try().
   replicated_tables = merge(
-    { for name, table in aws_dynamodb_table.replicated : name => { arn = table.arn, stream_arn = table.stream_arn } },
-    { for name, table in data.aws_dynamodb_table.existing : name => { arn = table.arn, stream_arn = table.stream_arn } },
+    { for name in keys(var.tables) : name => {
+      arn        = "arn:${local.partition}:dynamodb:${local.region}:${local.account}:table/${name}"
+      stream_arn = try(aws_dynamodb_table.replicated[name].stream_arn, null)
+    } },
+    { for name in var.existing_tables : name => {
+      arn        = data.aws_dynamodb_table.existing[name].arn
+      stream_arn = data.aws_dynamodb_table.existing[name].stream_arn
+    } },
   )
   # The customer managed (or AWS managed) keys existing tables are encrypted with; empty for
   # AWS owned keys, which need no permission.
