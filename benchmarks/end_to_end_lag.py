@@ -21,9 +21,9 @@ import threading
 import time
 from pathlib import Path
 
+from deployment.names import CHINA, GLOBAL
 from emulator.environment import use_local_aws
 from emulator.local_deployment import LocalDeployment, percentile
-from emulator.topology import CHINA, GLOBAL
 from replication.stamping import stamp
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,7 +23,9 @@ from pathlib import Path
 import boto3
 from moto import mock_aws
 
-from emulator import events, resources, topology
+from deployment import events as lambda_events
+from deployment import names as topology
+from emulator import events, resources
 from emulator.environment import use_local_aws
 from emulator.stream_sources import DynamoDBStreamSource
 from replication import wire
@@ -194,7 +196,7 @@ def _deliver(sender, replicator, target, stream_events):
     records = kinesis.get_records(ShardIterator=iterator, Limit=10_000)["Records"]
     _deliver.read[target.names.region] = records[-1]["SequenceNumber"]
     batch = [
-        events.kinesis_record(r, target.replication_stream_arn, shard, target.names.region)
+        lambda_events.kinesis_record(r, target.replication_stream_arn, shard, target.names.region)
         for r in records
     ]
     assert replicator.handle({"Records": batch}) == {"batchItemFailures": []}
@@ -230,7 +232,7 @@ def main() -> int:
     use_local_aws()
 
     with mock_aws():
-        names = topology.load()
+        names = topology.region_names()
         china = resources.create_region(names[topology.CHINA])
         world = resources.create_region(names[topology.GLOBAL])
         latency = args.latency_ms / 1000

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import boto3
 
-from emulator import resources, topology
+from deployment import names as topology
+from emulator import resources
 from emulator.environment import use_local_aws
 from emulator.local_deployment import free_port
 from replication.versions import Version
@@ -121,7 +122,7 @@ def run(items: int, segments: int) -> dict:
     tables = {topology.CHINA: "user-cn", topology.GLOBAL: "user-sg"}
     try:
         admin = boto3.Session(aws_access_key_id="admin", aws_secret_access_key="admin")
-        names = topology.load()
+        names = topology.region_names()
         for region, url in urls.items():
             resources.create_region(names[region], admin, endpoint_url=url)
         third = PLANTED // 3

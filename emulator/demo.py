@@ -22,9 +22,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from deployment.names import CHINA, GLOBAL
 from emulator.environment import LOCAL_AWS, use_local_aws
 from emulator.local_deployment import LocalDeployment, percentile
-from emulator.topology import CHINA, GLOBAL
 
 ROOT = Path(__file__).resolve().parent.parent
 ALIASES = {CHINA: "cn", GLOBAL: "sg"}

@@ -1,60 +1,14 @@
-"""Shape records read with boto3 into the events AWS Lambda delivers to a function.
-
-boto3 hands back datetimes and bytes; Lambda's JSON events carry epoch numbers and
-base64 text. DynamoDB Streams' ApproximateCreationDateTime is whole seconds on AWS
-(moto keeps milliseconds), so it is truncated here the way AWS reports it.
-"""
+"""Replicator events made up for tests and benchmarks: changes (or raw bytes) in the shape Lambda
+delivers Kinesis records (deployment.events shapes records read from a real stream)."""
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime
 from typing import Any
 
+from deployment.events import kinesis_record
 from replication import wire
 from replication.signing import SigningKeys
-from replication.wire import item_from_client
-
-
-def dynamodb_record(raw: dict[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
-    ddb = dict(raw["dynamodb"])
-    ddb["ApproximateCreationDateTime"] = int(ddb["ApproximateCreationDateTime"].timestamp())
-    for image in ("Keys", "NewImage", "OldImage"):
-        if image in ddb:
-            ddb[image] = item_from_client(ddb[image])
-    record = {
-        "eventID": raw["eventID"],
-        "eventName": raw["eventName"],
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": region,
-        "dynamodb": ddb,
-        "eventSourceARN": stream_arn,
-    }
-    if "userIdentity" in raw:
-        record["userIdentity"] = raw["userIdentity"]
-    return record
-
-
-def kinesis_record(
-    raw: dict[str, Any], stream_arn: str, shard_id: str, region: str
-) -> dict[str, Any]:
-    return {
-        "kinesis": {
-            "kinesisSchemaVersion": "1.0",
-            "partitionKey": raw["PartitionKey"],
-            "sequenceNumber": raw["SequenceNumber"],
-            "data": base64.b64encode(raw["Data"]).decode(),
-            "approximateArrivalTimestamp": raw["ApproximateArrivalTimestamp"].timestamp(),
-        },
-        "eventSource": "aws:kinesis",
-        "eventVersion": "1.0",
-        "eventID": f"{shard_id}:{raw['SequenceNumber']}",
-        "eventName": "aws:kinesis:record",
-        "invokeIdentityArn": "",
-        "awsRegion": region,
-        "eventSourceARN": stream_arn,
-    }
 
 
 def kinesis_batch(

@@ -25,8 +25,9 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from deployment import names as topology
 from deployment.tables import scan_all
-from emulator import resources, topology
+from emulator import resources
 from emulator.esm import (
     REPLICATOR_MAPPING,
     SENDER_MAPPING,
@@ -192,7 +193,7 @@ class LocalDeployment:
         self.seed = seed
         self.heartbeat_interval_s = heartbeat_interval_s  # None: no heartbeat schedule
         self.heartbeats: HeartbeatSchedule | None = None
-        self.names = topology.load()
+        self.names = topology.region_names()
         self.regions: dict[str, resources.Region] = {}
         self.links: dict[str, FaultProxy] = {}  # region -> the link carrying changes into it
         self.functions: dict[str, Function] = {}

@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 
-from emulator.topology import RegionNames
+from deployment.names import RegionNames
 from replication.settings import ReplicatorSettings, SenderSettings
 from replication.signing import SigningKeys
 from replication.tombstones import EXPIRY_ATTR

@@ -15,7 +15,8 @@ from typing import Any
 
 import boto3
 
-from emulator import resources, topology
+from deployment import names as topology
+from emulator import resources
 from emulator.esm import (
     REPLICATOR_MAPPING,
     SENDER_MAPPING,
@@ -70,7 +71,7 @@ class TwoRegions:
         mappings read it, and each region's clock reads it plus that region's offset. The
         mappings' poll intervals don't apply: they move when stepped."""
         offsets = clock_offsets_ms or {}
-        names = topology.load()
+        names = topology.region_names()
         self.nodes: dict[str, Node] = {}
         for region_name in (topology.CHINA, topology.GLOBAL):
             offset = offsets.get(region_name, 0)

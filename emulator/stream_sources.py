@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from emulator import events
+from deployment import events
 
 
 class StreamSource:

@@ -12,8 +12,8 @@ import random
 import threading
 import time
 
+from deployment.names import CHINA, GLOBAL
 from emulator.resources import SIGNING_KEYS
-from emulator.topology import CHINA, GLOBAL
 from replication import wire
 from replication.stamping import stamp
 from replication.versions import Version, now_ms

@@ -17,9 +17,10 @@ from datetime import timedelta
 
 import pytest
 
-from emulator import resources, topology
+from deployment import names as topology
+from deployment.names import CHINA, GLOBAL
+from emulator import resources
 from emulator.local_deployment import HEARTBEAT_EVENT, HeartbeatSchedule
-from emulator.topology import CHINA, GLOBAL
 from tests.helpers import emulator_running
 from tools import ops
 from tools.operations import status
@@ -137,7 +138,7 @@ def test_a_cut_link_shows_in_status_for_its_direction_and_clears_when_it_returns
 @pytest.fixture
 def side(aws):
     """Cn-north-1's stats table, just created, seen as status sees it."""
-    names = topology.load()
+    names = topology.region_names()
     resources.create_region(names[CHINA])
     return open_side(CHINA)
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
+from deployment import names as topology
+from deployment.names import CHINA, GLOBAL
 from deployment.tables import scan_all
-from emulator import topology
 from emulator.local_deployment import LocalDeployment
-from emulator.topology import CHINA, GLOBAL
 from replication import versions, wire
 from replication.stamping import stamp
 from replication.versions import now_ms
@@ -77,7 +77,7 @@ def make_pair(
     if create:
         create_table(deployment, CHINA, table, key_schema)
         create_table(deployment, GLOBAL, peer, peer_key_schema or key_schema)
-    names = topology.load()
+    names = topology.region_names()
     china, world = names[CHINA], names[GLOBAL]
     names = {
         CHINA: replace(

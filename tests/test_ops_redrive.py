@@ -13,12 +13,12 @@ import time
 
 import pytest
 
+from deployment.names import CHINA, GLOBAL
 from deployment.tables import scan_all
 from emulator import events
 from emulator.esm import EventSourceMapping, MappingConfig
 from emulator.resources import SIGNING_KEYS
 from emulator.stream_sources import DynamoDBStreamSource, KinesisSource
-from emulator.topology import CHINA, GLOBAL
 from replication import wire
 from replication.failures import FailureQueue
 from replication.stamping import stamp

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from emulator.topology import CHINA, GLOBAL
+from deployment.names import CHINA, GLOBAL
 from replication import wire
 from replication.tombstones import Tombstones
 from replication.versions import Version, now_ms

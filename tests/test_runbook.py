@@ -9,7 +9,7 @@ import re
 import shlex
 from pathlib import Path
 
-from emulator.topology import CHINA, GLOBAL
+from deployment.names import CHINA, GLOBAL
 from replication.stamping import stamp
 from tools import ops
 
