@@ -67,8 +67,7 @@ def function_environments(
         sender["PEER_PROXY_URL"] = peer_proxy_url
     replicator = {
         "PEER_REGION": names.peer_region,
-        # jsonencode's form: keys sorted, no spaces.
-        "TABLE_MAP": json.dumps(names.table_map, sort_keys=True, separators=(",", ":")),
+        "TABLE_MAP": table_map_variable(names.table_map),
         "STATS_TABLE": names.stats_table,
         "TOMBSTONE_TABLE": names.tombstone_table,
         "FAILURE_QUEUE_URL": replicator_queue_url,
@@ -82,6 +81,11 @@ def function_environments(
             {name: str(value) for name, value in tuning.items() if name in TUNING[function]}
         )
     return environments
+
+
+def table_map_variable(table_map: Mapping[str, str]) -> str:
+    """TABLE_MAP's value, in jsonencode's form: keys sorted, no spaces."""
+    return json.dumps(dict(table_map), sort_keys=True, separators=(",", ":"))
 
 
 def sender_settings(region: str, environment: Mapping[str, str]) -> SenderSettings:

@@ -26,6 +26,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from deployment import names as topology
+from deployment.functions import FUNCTIONS
 from deployment.tables import scan_all
 from emulator import resources
 from emulator.esm import (
@@ -229,14 +230,19 @@ class LocalDeployment:
         urllib.request.urlopen(reset, timeout=10).close()
         admin = boto3.Session(aws_access_key_id="admin", aws_secret_access_key="admin")
         for name in (topology.CHINA, topology.GLOBAL):
-            self.regions[name] = resources.create_region(
-                self.names[name], admin, endpoint_url=self.endpoint_url
-            )
             self.links[name] = FaultProxy(
                 self.endpoint_url, latency_ms=self.latency_ms, seed=self.seed
             )
             self.links[name].throttle_rate = self.throttle_rate
             self.links[name].start()
+        for name in (topology.CHINA, topology.GLOBAL):
+            peer = self.names[name].peer_region
+            self.regions[name] = resources.create_region(
+                self.names[name],
+                admin,
+                endpoint_url=self.endpoint_url,
+                peer_endpoint_url=self.links[peer].url,
+            )
         for region in self.regions.values():
             self._start_functions(region)
         for region in self.regions.values():
@@ -261,6 +267,7 @@ class LocalDeployment:
     # -- wiring ----------------------------------------------------------------------
 
     def _environment(self, region: resources.Region) -> dict[str, str]:
+        """What Lambda adds to a function's configured variables (its account is the emulator's)."""
         name = region.names.region
         return {
             "AWS_REGION": name,
@@ -270,41 +277,23 @@ class LocalDeployment:
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
             "AWS_EC2_METADATA_DISABLED": "true",
-            "TOMBSTONE_TABLE": region.names.tombstone_table,
-            "SIGNING_KEYS_PARAMETER": region.names.signing_keys_parameter,
             "POWERTOOLS_METRICS_NAMESPACE": "DynamoDBReplication",
             "POWERTOOLS_LOG_LEVEL": "INFO",
         }
 
     def _start_functions(self, region: resources.Region) -> None:
-        n = region.names
-        base = self._environment(region)
-        sender_env = {
-            **base,
-            "PEER_REGION": n.peer_region,
-            "PEER_STREAM_NAME": n.peer_replication_stream,
-            "PEER_CREDENTIALS_PREFIX": n.peer_credentials_prefix,
-            "PEER_ENDPOINT_URL": self.links[n.peer_region].url,
-            "FAILURE_QUEUE_URL": region.sender_queue_url,
-            "POWERTOOLS_SERVICE_NAME": "sender",
-        }
-        replicator_env = {
-            **base,
-            "PEER_REGION": n.peer_region,
-            "TABLE_MAP": json.dumps(n.table_map),
-            "STATS_TABLE": n.stats_table,
-            "FAILURE_QUEUE_URL": region.replicator_queue_url,
-            "POWERTOOLS_SERVICE_NAME": "replicator",
-        }
-        for kind, module, env in (
-            ("sender", "sender", sender_env),
-            ("replicator", "replicator", replicator_env),
-        ):
-            key = f"{kind}-{n.region}"
+        """Each function in its processes, with the variables it is registered with."""
+        name = region.names.region
+        for kind in FUNCTIONS:
+            key = f"{kind}-{name}"
             self.functions[key] = Function(
                 key,
-                module,
-                env,
+                kind,  # the handler module: sender.py, replicator.py
+                {
+                    **self._environment(region),
+                    **region.environments[kind],
+                    "POWERTOOLS_SERVICE_NAME": kind,
+                },
                 self.workdir / f"{key}.log",
                 concurrency=self.function_concurrency,
             )

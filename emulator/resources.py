@@ -1,14 +1,19 @@
-"""Create in one region what the Terraform creates there, and the functions' settings."""
+"""Create in one region what the Terraform creates there, including the two functions'
+registration in Lambda with their configuration (what the operator tools read the deployment
+from; the emulator runs their code in its own processes), and the functions' settings."""
 
 from __future__ import annotations
 
+import io
 import json
-from dataclasses import dataclass
+import zipfile
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boto3
 
-from deployment.names import RegionNames
+from deployment import functions
+from deployment.names import RegionNames, lambda_runtime
 from replication.settings import ReplicatorSettings, SenderSettings
 from replication.signing import SigningKeys
 from replication.tombstones import EXPIRY_ATTR
@@ -31,6 +36,8 @@ class Region:
     replication_stream_arn: str
     sender_queue_url: str
     replicator_queue_url: str
+    # Each function's environment, by functions.SENDER and REPLICATOR, as Terraform sets it.
+    environments: dict[str, dict[str, str]] = field(default_factory=dict)
     endpoint_url: str | None = None  # the moto server, when not mocking in-process
 
     def client(self, service: str) -> Any:
@@ -45,7 +52,10 @@ def create_region(
     key_schema=DEFAULT_KEY_SCHEMA,
     shards: int = 1,
     endpoint_url: str | None = None,
+    peer_endpoint_url: str | None = None,
 ) -> Region:
+    """The region's resources; its sender reaches the peer at `peer_endpoint_url` (the link
+    into the peer, in the emulator)."""
     session = session or boto3.Session()
     region = names.region
 
@@ -93,33 +103,79 @@ def create_region(
     ssm.put_parameter(
         Name=names.signing_keys_parameter, Value=SIGNING_KEYS.to_json(), Type="SecureString"
     )
-    return Region(names, session, stream_arns, stream_arn, *queues, endpoint_url=endpoint_url)
+    environments = functions.function_environments(
+        names, *queues, peer_endpoint_url=peer_endpoint_url
+    )
+    register_functions(client("iam"), client("lambda"), names, environments)
+    return Region(
+        names, session, stream_arns, stream_arn, *queues, environments, endpoint_url=endpoint_url
+    )
+
+
+def register_functions(
+    iam: Any, lambda_client: Any, names: RegionNames, environments: dict[str, dict[str, str]]
+) -> None:
+    """The two functions in the region's Lambda, configured as Terraform configures them. Their
+    code is a placeholder: nothing invokes them there, and no event source mapping is created
+    (moto would run one through Docker, and read the stream empty); the emulator's own
+    mappings drive its processes instead."""
+    role = "replication-functions"
+    try:
+        arn = iam.get_role(RoleName=role)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+        arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"][
+            "Arn"
+        ]
+    function_names = {
+        functions.SENDER: names.sender_function,
+        functions.REPLICATOR: names.replicator_function,
+    }
+    for role_name, function in function_names.items():
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as archive:
+            archive.writestr(f"{role_name}.py", "# runs in the emulator's own processes\n")
+        lambda_client.create_function(
+            FunctionName=function,
+            Runtime=lambda_runtime(),
+            Role=arn,
+            Handler=f"{role_name}.lambda_handler",
+            Code={"ZipFile": code.getvalue()},
+            Environment={"Variables": environments[role_name]},
+        )
+
+
+def map_tables(region: Region, more: dict[str, str]) -> None:
+    """Replicate more of the peer's tables into tables here (peer table -> table here), as a
+    `terraform apply` with more `tables` does: the replicator's registered configuration
+    changes. Processes the emulator already runs keep the map they started with."""
+    environment = region.environments[functions.REPLICATOR]
+    table_map = {**json.loads(environment["TABLE_MAP"]), **more}
+    environment["TABLE_MAP"] = functions.table_map_variable(table_map)
+    region.client("lambda").update_function_configuration(
+        FunctionName=region.names.replicator_function, Environment={"Variables": environment}
+    )
 
 
 def sender_settings(region: Region, **overrides: Any) -> SenderSettings:
-    n = region.names
-    return SenderSettings(
-        region=n.region,
-        peer_region=n.peer_region,
-        peer_stream=n.peer_replication_stream,
-        peer_credentials_prefix=n.peer_credentials_prefix,
-        tombstone_table=n.tombstone_table,
-        failure_queue_url=region.sender_queue_url,
-        **overrides,
-    )
+    """The settings the region's sender runs with, as configured, with `overrides`."""
+    environment = region.environments[functions.SENDER]
+    return replace(functions.sender_settings(region.names.region, environment), **overrides)
 
 
 def replicator_settings(region: Region, **overrides: Any) -> ReplicatorSettings:
-    n = region.names
-    return ReplicatorSettings(
-        region=n.region,
-        peer_region=n.peer_region,
-        table_map=dict(n.table_map),
-        stats_table=n.stats_table,
-        tombstone_table=n.tombstone_table,
-        failure_queue_url=region.replicator_queue_url,
-        **overrides,
-    )
+    """The settings the region's replicator runs with, as configured, with `overrides`."""
+    environment = region.environments[functions.REPLICATOR]
+    return replace(functions.replicator_settings(region.names.region, environment), **overrides)
 
 
 def function_arn(function: str, region: str) -> str:

@@ -12,15 +12,15 @@ import io
 import itertools
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from deployment import names as topology
 from deployment.names import CHINA, GLOBAL
 from deployment.tables import scan_all
+from emulator import resources
 from emulator.local_deployment import LocalDeployment
 from replication import versions, wire
 from replication.stamping import stamp
@@ -77,20 +77,12 @@ def make_pair(
     if create:
         create_table(deployment, CHINA, table, key_schema)
         create_table(deployment, GLOBAL, peer, peer_key_schema or key_schema)
-    names = topology.region_names()
-    china, world = names[CHINA], names[GLOBAL]
-    names = {
-        CHINA: replace(
-            china, tables=(*china.tables, table), table_map={**china.table_map, peer: table}
-        ),
-        GLOBAL: replace(
-            world, tables=(*world.tables, peer), table_map={**world.table_map, table: peer}
-        ),
-    }
+    # Deployed as tables set in terraform.tfvars are: the replicators' configuration maps
+    # them, and the tools find them there.
+    resources.map_tables(deployment.regions[CHINA], {peer: table})
+    resources.map_tables(deployment.regions[GLOBAL], {table: peer})
     url = deployment.endpoint_url
-    return Pair(
-        open_side(CHINA, None, url, names), open_side(GLOBAL, None, url, names), table, peer
-    )
+    return Pair(open_side(CHINA, None, url), open_side(GLOBAL, None, url), table, peer)
 
 
 def order(i: int, key_type: str = "N") -> dict[str, Any]:
@@ -346,6 +338,23 @@ def test_tables_that_cannot_mirror_each_other_are_refused(deployment, tmp_path):
         missing.backfill(tmp_path / "ck.json")
 
 
+def test_the_command_backfills_a_table_set_in_tfvars_not_in_defaults_json(
+    deployment, tmp_path, monkeypatch, capsys
+):
+    # The tables are known only to the deployed replicators' TABLE_MAP, as they are when
+    # terraform.tfvars names them: ops.py reads the deployment, not defaults.json.
+    monkeypatch.chdir(tmp_path)
+    pair = make_pair(deployment)
+    for i in range(7):
+        pair.put(pair.source, stamp(order(i), CHINA, typed=True))
+    url = deployment.endpoint_url
+    argv = ["backfill", "--region", CHINA, "--table", pair.table, "--json", "--quiet"]
+    assert ops.main([*argv, "--endpoint-url", url, "--peer-endpoint-url", url]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["table"], summary["peer_table"]) == (pair.table, pair.peer)
+    assert pair.target_items() == pair.source_items() and len(pair.source_items()) == 7
+
+
 def test_the_command_backfills_the_live_table_while_replication_flows(
     deployment, tmp_path, monkeypatch, capsys
 ):
@@ -359,6 +368,10 @@ def test_the_command_backfills_the_live_table_while_replication_flows(
         ddb.put_item(TableName=table, Item=item if i % 5 == 0 else stamp(item, CHINA, typed=True))
     url = deployment.endpoint_url
     command = ["backfill", "--region", CHINA, "--endpoint-url", url, "--peer-endpoint-url", url]
+    make_pair(deployment)  # another replicated table: with several, the command asks which
+    assert ops.main([*command, "--quiet"]) == 1
+    assert "choose one with --table" in capsys.readouterr().err
+    command += ["--table", table]
 
     assert ops.main([*command, "--dry-run", "--quiet"]) == 0
     assert "dry run, nothing written" in capsys.readouterr().out

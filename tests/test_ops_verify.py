@@ -167,7 +167,7 @@ def test_status_points_at_redrive_when_a_failure_queue_holds_messages(replicated
         replicated.failure_messages(GLOBAL, "replicator")
 
 
-def test_mismatched_tables_and_unknown_regions_are_one_line_errors(replicated, capsys):
+def test_mismatched_tables_and_undeployed_regions_are_one_line_errors(replicated, capsys):
     code, _, err = run(replicated, capsys, "verify", "--region", CHINA, "--table", "nope")
     assert code == 1
     assert err.strip() == (
@@ -175,7 +175,15 @@ def test_mismatched_tables_and_unknown_regions_are_one_line_errors(replicated, c
         "(table_map: {'user-sg': 'user-cn'})"
     )
     code, _, err = run(replicated, capsys, "status", "--region", "eu-west-1")
-    assert code == 2 and "not in defaults.json" in err
+    assert code == 1
+    assert err.strip() == (
+        "ops.py: error: eu-west-1 has no function ddb_send_to_kinesis: deploy the region, or "
+        "pass --sender-function with the name Terraform's function_names output gives"
+    )
+    code, _, err = run(
+        replicated, capsys, "status", "--region", CHINA, "--replicator-function", "renamed"
+    )
+    assert code == 1 and "cn-north-1 has no function renamed" in err
 
 
 @pytest.mark.parametrize(

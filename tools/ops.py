@@ -6,10 +6,12 @@
     python tools/ops.py redrive  --region cn-north-1 --profile china --function replicator
 
 Each command works on one region (--region, --profile, --endpoint-url) and, where it needs the
-other side, its peer (--peer-region, default from defaults.json, --peer-profile,
---peer-endpoint-url). Results go to stdout (--json for a machine-readable object), progress and
-logs to stderr (--quiet silences them). --dry-run changes nothing. The logic lives in
-tools/operations/.
+other side, its peer (--peer-region, by default the one the region's functions name,
+--peer-profile, --peer-endpoint-url). Tables, table maps, queues and streams are read from the
+deployed functions' configuration (--sender-function, --replicator-function: their names in both
+regions), so tables set in terraform.tfvars are seen as deployed. Results go to stdout (--json
+for a machine-readable object), progress and logs to stderr (--quiet silences them). --dry-run
+changes nothing. The logic lives in tools/operations/.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import argparse
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from deployment.names import region_names
+from deployment.names import FunctionNames, function_names
 from tools import cli
 from tools.operations import backfill, redrive, status, verify
 from tools.operations.context import Context
@@ -39,9 +41,22 @@ def common_options() -> argparse.ArgumentParser:
     add("--region", required=True, help="the region to work on, e.g. cn-north-1")
     add("--profile", metavar="NAME", help="AWS profile of that region's account")
     add("--endpoint-url", metavar="URL", help="that region's AWS endpoint (the local emulator)")
-    add("--peer-region", help="the other side (default: the region's peer in defaults.json)")
+    add("--peer-region", help="the other side (default: the peer the region's functions name)")
     add("--peer-profile", metavar="NAME", help="AWS profile of the peer's account")
     add("--peer-endpoint-url", metavar="URL", help="the peer's AWS endpoint")
+    defaults = function_names()
+    add(
+        "--sender-function",
+        default=defaults.sender,
+        metavar="NAME",
+        help="the sender's name in both regions (default: %(default)s)",
+    )
+    add(
+        "--replicator-function",
+        default=defaults.replicator,
+        metavar="NAME",
+        help="the replicator's name in both regions (default: %(default)s)",
+    )
     add("--dry-run", action="store_true", help="report what would be done; change nothing")
     add("--quiet", action="store_true", help="no progress or logs on stderr")
     add("--json", action="store_true", help="print the result as JSON")
@@ -64,14 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def make_context(args: argparse.Namespace) -> Context:
-    names = region_names()
-    if args.region not in names:
-        raise cli.UsageError(
-            f"--region {args.region!r} is not in defaults.json ({', '.join(sorted(names))})"
-        )
-    peer_region = args.peer_region or names[args.region].peer_region
-    here = open_side(args.region, args.profile, args.endpoint_url, names)
-    peer = open_side(peer_region, args.peer_profile, args.peer_endpoint_url, names)
+    functions = FunctionNames(args.sender_function, args.replicator_function)
+    here = open_side(args.region, args.profile, args.endpoint_url, functions)
+    peer_region = args.peer_region or here.names.peer_region
+    if peer_region == args.region:
+        raise cli.UsageError(f"--peer-region must differ from --region ({args.region})")
+    peer = open_side(peer_region, args.peer_profile, args.peer_endpoint_url, functions)
     return Context(here, peer, dry_run=args.dry_run, quiet=args.quiet, json=args.json)
 
 

@@ -377,7 +377,7 @@ def key_text(key: dict[str, Any]) -> str:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add("--table", help="the table to copy (default: the region's first replicated table)")
+    add("--table", help="the table to copy (needed when the region replicates several)")
     add(
         "--segments",
         type=cli.int_in(1),

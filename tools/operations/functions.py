@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from deployment.functions import REPLICATOR, SENDER, replicator_settings, sender_settings
 from replication import versions, wire
 from replication.inbound import Replicator
 from replication.outbound import Sender
-from replication.settings import ReplicatorSettings, SenderSettings
 from tools.operations.sides import Side
 
 
@@ -38,19 +39,11 @@ def _logger(service: str) -> Logger:
 
 
 def replicator_for(side: Side, concurrency: int = 32) -> Replicator:
-    """The region's replicator, as its Terraform (or the emulator) configures it, except that
+    """The region's replicator with the settings the deployed function runs with, except that
     it leaves the stats table alone. One instance handles one batch at a time: give each
     thread its own."""
-    names = side.names
-    settings = ReplicatorSettings(
-        region=side.region,
-        peer_region=names.peer_region,
-        table_map=dict(names.table_map),
-        stats_table=names.stats_table,
-        tombstone_table=names.tombstone_table,
-        failure_queue_url=side.queue_url(names.replicator_failure_queue),
-        concurrency=concurrency,
-    )
+    deployed = replicator_settings(side.region, side.deployed.environments[REPLICATOR])
+    settings = replace(deployed, concurrency=concurrency)
     # The stats table counts live replication; a tool reports its own work instead, and the
     # versions it carries (a backfill's may be years old) would read as lag. A replay by
     # redrive must queue a record that is still poison anew (the message it came from goes).
@@ -70,16 +63,13 @@ def sender_for(
     concurrency: int = 16,
     peer_proxy_url: str | None = None,
 ) -> Sender:
-    """The region's sender: it reads the peer's keys from this region's Parameter Store and
-    writes to the peer's stream (through the proxy, if given), as the deployed function does."""
-    names = side.names
-    settings = SenderSettings(
-        region=side.region,
-        peer_region=names.peer_region,
-        peer_stream=names.peer_replication_stream,
-        peer_credentials_prefix=names.peer_credentials_prefix,
-        tombstone_table=names.tombstone_table,
-        failure_queue_url=side.queue_url(names.sender_failure_queue),
+    """The region's sender, with the deployed function's settings: it reads the peer's keys
+    from this region's Parameter Store and writes to the peer's stream. It reaches the peer as
+    the tool is told to (directly, at `peer_endpoint_url`, or through a proxy), not through the
+    function's own proxy, which is usually reachable only from inside its VPC."""
+    deployed = sender_settings(side.region, side.deployed.environments[SENDER])
+    settings = replace(
+        deployed,
         peer_endpoint_url=peer_endpoint_url,
         peer_proxy_url=peer_proxy_url,
         concurrency=concurrency,

@@ -26,6 +26,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from deployment.discovery import table_of_stream
 from replication.failures import POISON_KIND
 from tools import cli
 from tools.operations.context import Context
@@ -404,7 +405,7 @@ class Redrive:
         """Where to look instead: the table whose stream it was, or every table the
         replication stream feeds."""
         if batch.function == "sender":
-            tables = [_table_of_stream(batch.stream_arn)]
+            tables = [table_of_stream(batch.stream_arn)]
         else:
             tables = sorted(set(self.here.names.table_map.values()))
         commands = (
@@ -421,12 +422,6 @@ class Redrive:
 
 def _one_line(exc: Exception) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())
-
-
-def _table_of_stream(arn: str) -> str:
-    """arn:<partition>:dynamodb:<region>:<account>:table/<name>/stream/<label> -> <name>"""
-    resource = arn.split(":", 5)[-1]
-    return resource.split("/")[1] if resource.startswith("table/") else arn
 
 
 def _in_stream_order(received: list[Received]) -> list[tuple[Received, Any]]:

@@ -1,10 +1,9 @@
 """One region as an operator tool sees it: its account (profile), endpoint, clients, and the
-names defaults.json gives its resources."""
+names and settings of its deployment, read from its deployed functions."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +11,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ProfileNotFound
 
-from deployment.names import RegionNames, region_names
+from deployment.discovery import DeployedRegion, NotDeployed, discover
+from deployment.names import FunctionNames, RegionNames, function_names
 from replication.clients import Clients
 
 
@@ -23,14 +23,33 @@ class OperationError(Exception):
 @dataclass
 class Side:
     region: str
-    names: RegionNames
     session: boto3.Session
+    functions: FunctionNames  # the deployed functions' names, read for everything else
     endpoint_url: str | None = None
     pool_size: int = 32
+    _deployed: DeployedRegion | None = field(default=None, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _queue_urls: dict[str, str] = field(default_factory=dict, repr=False)
     _tables: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def deployed(self) -> DeployedRegion:
+        """The region's deployment, read from its functions when first needed (a command that
+        needs nothing of the peer's works while the peer is unreachable)."""
+        if self._deployed is None:
+            try:
+                deployed = discover(self.client("lambda"), self.region, self.functions)
+            except NotDeployed as error:
+                raise OperationError(str(error)) from None
+            with self._lock:
+                self._deployed = deployed
+                self._queue_urls.update(deployed.queue_urls())
+        return self._deployed
+
+    @property
+    def names(self) -> RegionNames:
+        return self.deployed.names
 
     def client(self, service: str) -> Any:
         """One shared client per service (boto3 clients are thread-safe), with standard retries."""
@@ -106,24 +125,28 @@ def open_side(
     region: str,
     profile: str | None = None,
     endpoint_url: str | None = None,
-    names: Mapping[str, RegionNames] | None = None,
+    functions: FunctionNames | None = None,
 ) -> Side:
-    names = region_names() if names is None else names
-    if region not in names:
-        raise OperationError(
-            f"defaults.json has no region {region!r} (it has {', '.join(sorted(names))})"
-        )
+    """The region as deployed: its names and settings are read from its functions (named as
+    defaults.json names them unless `functions` is given)."""
     try:
         session = boto3.Session(profile_name=profile, region_name=region)
     except ProfileNotFound:
         raise OperationError(f"AWS profile {profile!r} not found") from None
-    return Side(region, names[region], session, endpoint_url)
+    return Side(region, session, functions or function_names(), endpoint_url)
 
 
 def peer_table(here: RegionNames, peer: RegionNames, table: str | None) -> tuple[str, str]:
-    """A replicated table here (default: the first) and the peer's table that mirrors it,
+    """A replicated table here (by default the only one) and the peer's table that mirrors it,
     from the table maps both replicators use."""
-    table = table or here.tables[0]
+    if table is None:
+        if len(here.tables) != 1:
+            listed = ", ".join(here.tables) or "none"
+            raise OperationError(
+                f"{here.region} replicates {len(here.tables)} tables ({listed}): "
+                "choose one with --table"
+            )
+        table = here.tables[0]
     mirrored = [theirs for theirs, ours in here.table_map.items() if ours == table]
     if not mirrored:
         raise OperationError(

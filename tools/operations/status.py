@@ -33,7 +33,6 @@ from tools.operations.sides import Side
 SUMMARY = "replication counters, failure queues, lag and whether each region keeps up"
 DEFAULT_LAG_THRESHOLD_MS = 60_000
 DEFAULT_HEARTBEAT_THRESHOLD_S = 300.0  # five missed heartbeats, sent every minute
-DEFAULT_FUNCTIONS = {"sender": "ddb_send_to_kinesis", "replicator": "replicator_ddb"}
 
 
 @dataclass
@@ -143,11 +142,12 @@ def queue_depths(side: Side) -> dict[str, int]:
     return depths
 
 
-def iterator_ages(side: Side, functions: dict[str, str]) -> dict[str, int | None]:
+def iterator_ages(side: Side) -> dict[str, int | None]:
     """Each function's maximum IteratorAge over the last 15 minutes; None without data."""
     cloudwatch = side.client("cloudwatch")
     end = datetime.now(UTC)
     ages: dict[str, int | None] = {}
+    functions = {"sender": side.names.sender_function, "replicator": side.names.replicator_function}
     for role, name in functions.items():
         points = cloudwatch.get_metric_statistics(
             Namespace="AWS/Lambda",
@@ -202,7 +202,6 @@ def heartbeat_status(
 def region_status(
     side: Side,
     lag_threshold_ms: int = DEFAULT_LAG_THRESHOLD_MS,
-    functions: dict[str, str] = DEFAULT_FUNCTIONS,
     now_ms: int | None = None,
     peer_region: str | None = None,
     heartbeat_threshold_s: float = DEFAULT_HEARTBEAT_THRESHOLD_S,
@@ -210,7 +209,7 @@ def region_status(
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     tables, loaded, heartbeats = read_counters(side)
     status = RegionStatus(side.region, tables, loaded, queue_depths(side))
-    status.iterator_age_ms = iterator_ages(side, functions)
+    status.iterator_age_ms = iterator_ages(side)
     origin = peer_region or side.names.peer_region
     status.heartbeat, problem = heartbeat_status(
         side, origin, heartbeats.get(origin), heartbeat_threshold_s, now_ms
@@ -260,21 +259,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="age of the peer's latest heartbeat above which a direction needs attention "
         "(default: %(default)g)",
     )
-    add("--sender-function", default=DEFAULT_FUNCTIONS["sender"], help="(default: %(default)s)")
-    add(
-        "--replicator-function",
-        default=DEFAULT_FUNCTIONS["replicator"],
-        help="(default: %(default)s)",
-    )
 
 
 def main(args: argparse.Namespace, ctx: Context) -> int:
-    functions = {"sender": args.sender_function, "replicator": args.replicator_function}
     now_ms = int(time.time() * 1000)
     statuses = [
-        region_status(
-            side, args.lag_threshold_ms, functions, now_ms, other.region, args.heartbeat_threshold
-        )
+        region_status(side, args.lag_threshold_ms, now_ms, other.region, args.heartbeat_threshold)
         for side, other in ((ctx.here, ctx.peer), (ctx.peer, ctx.here))
     ]
     lines = []

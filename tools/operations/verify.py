@@ -282,7 +282,7 @@ def _wire_version(version: versions.Version | None) -> dict[str, Any] | None:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add("--table", help="the table in --region (default: its first in defaults.json)")
+    add("--table", help="the table in --region (needed when it replicates several)")
     add(
         "--segments",
         type=cli.int_in(1),
