@@ -27,7 +27,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 demo: $(STAMP)
-	$(PY) -m emulator.demo
+	$(PY) -m demo
 
 bench: $(STAMP)
 	$(PY) benchmarks/replicator_apply.py

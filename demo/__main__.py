@@ -26,7 +26,7 @@ from deployment.names import CHINA, GLOBAL
 from emulator.environment import LOCAL_AWS, use_local_aws
 from emulator.local_deployment import LocalDeployment, percentile
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent  # the checkout
 ALIASES = {CHINA: "cn", GLOBAL: "sg"}
 
 

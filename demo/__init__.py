@@ -1,0 +1,1 @@
+"""`make demo`: the local two-region replication with the load generator (python -m demo)."""
