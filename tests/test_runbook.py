@@ -1,7 +1,7 @@
-"""The README's runbook, run: every `tools/ops.py` command it gives, in order, against the
-emulator, with its AWS profiles swapped for the emulator's endpoint. On a healthy deployment
-each must succeed; tests/test_ops_*.py cover what they do when something is wrong. The
-Chinese runbook must give the same commands."""
+"""The runbook in docs/operating.md, run: every `tools/ops.py` command it gives, in order,
+against the emulator, with its AWS profiles swapped for the emulator's endpoint. On a healthy
+deployment each must succeed; tests/test_ops_*.py cover what they do when something is wrong.
+The Chinese runbook must give the same commands."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from replication.stamping import stamp
 from tools import ops
 
 ROOT = Path(__file__).resolve().parent.parent
+RUNBOOK = ROOT / "docs" / "operating.md"
 OPS_LINE = re.compile(r"^python tools/ops\.py .*$", re.MULTILINE)
 
 
@@ -25,14 +26,14 @@ def runbook_commands(path: Path, heading: str) -> list[str]:
 
 
 def test_the_runbook_gives_commands_for_each_scenario():
-    commands = runbook_commands(ROOT / "README.md", "### Runbook")
+    commands = runbook_commands(RUNBOOK, "## Runbook")
     used = {shlex.split(c)[2] for c in commands}
     assert used == {"backfill", "verify", "status", "redrive"}
     assert any("--retry-poison" in c for c in commands)
 
 
 def test_the_chinese_runbook_gives_the_same_commands():
-    english = runbook_commands(ROOT / "README.md", "### Runbook")
+    english = runbook_commands(RUNBOOK, "## Runbook")
     chinese = runbook_commands(ROOT / "docs" / "zh-CN.md", "## 运维手册")
     assert chinese == english
 
@@ -51,7 +52,7 @@ def test_every_runbook_command_succeeds_on_a_healthy_deployment(
     monkeypatch.chdir(tmp_path)  # backfill checkpoints land in the working directory
 
     url = deployment.endpoint_url
-    for command in runbook_commands(ROOT / "README.md", "### Runbook"):
+    for command in runbook_commands(RUNBOOK, "## Runbook"):
         argv = shlex.split(command)[2:]
         argv = re.sub(
             r"--profile \S+ --peer-profile \S+",
