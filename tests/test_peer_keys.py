@@ -358,3 +358,235 @@ def test_rotate_with_nothing_stored_yet_is_the_first_key_exchange(ssm, capsys):
     (key,) = user_keys(iam)
     assert stored_key(ssm) == key
     assert out.splitlines()[-1] == f"{REGION} stored no key of {USER} before: nothing to delete"
+
+
+# -- create ----------------------------------------------------------------------------------------
+#
+# The key is made through the IAM API in the peer account (moto's IAM, in the peer's region), so no
+# CLI output format is involved; what the sender reads afterwards is checked with its own code.
+
+
+@pytest.fixture
+def writer(ssm):
+    """The peer account right after `terraform apply`: the writer user, with no key yet."""
+    iam = boto3.client("iam", region_name=PEER)
+    iam.create_user(UserName=USER)
+    return iam
+
+
+def create(capsys, *args: str) -> tuple[int, str, str]:
+    code = peer_keys.main(["create", "--region", REGION, *args], sleep=pytest.fail)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_create_makes_the_key_in_the_peer_account_stores_and_checks_it(writer, ssm, capsys):
+    code, out, err = create(capsys)
+
+    assert code == 0, err
+    (key,) = user_keys(writer)
+    secret = PeerCredentials(ssm, PREFIX, ttl_seconds=0).get()
+    assert secret[0] == key and len(secret[1]) >= 16
+    for part in ("AccessKey", "SecretKey"):
+        assert ssm.get_parameter(Name=f"{PREFIX}{part}")["Parameter"]["Type"] == "SecureString"
+    lines = out.splitlines()
+    assert lines[0] == f"created {peer_keys.masked(key)} for {USER}"
+    assert lines[-1].startswith(f"checked: {PREFIX} in {REGION} holds {peer_keys.masked(key)}")
+    assert key not in out + err and secret[1] not in out + err
+
+
+def test_create_refuses_when_a_working_key_is_stored_and_names_rotate(writer, ssm, capsys):
+    assert create(capsys)[0] == 0
+    (key,) = user_keys(writer)
+    version = ssm.get_parameter(Name=f"{PREFIX}AccessKey")["Parameter"]["Version"]
+
+    code, out, err = create(capsys)
+
+    assert code == 1 and out == ""
+    (line,) = err.strip().splitlines()
+    assert f"already stores {peer_keys.masked(key)}" in line
+    assert f"peer_keys.py rotate --region {REGION}" in line and "--replace" in line
+    assert user_keys(writer) == {key}
+    assert ssm.get_parameter(Name=f"{PREFIX}AccessKey")["Parameter"]["Version"] == version
+
+
+def test_create_replace_stores_a_new_key_and_leaves_the_old_one_for_retire(writer, ssm, capsys):
+    assert create(capsys)[0] == 0
+    (old,) = user_keys(writer)
+
+    code, out, err = create(capsys, "--replace")
+
+    assert code == 0, err
+    new = stored_key(ssm)
+    assert new != old and user_keys(writer) == {old, new}
+    assert f"retire --region {REGION} --old-key-id {peer_keys.masked(old)}" in out
+
+
+def test_create_refuses_at_iams_limit_of_two_keys_naming_retire(writer, ssm, capsys):
+    assert create(capsys)[0] == 0
+    (stored,) = user_keys(writer)
+    spare = writer.create_access_key(UserName=USER)["AccessKey"]["AccessKeyId"]
+
+    code, out, err = create(capsys, "--replace")
+
+    assert code == 1 and out == ""
+    (line,) = err.strip().splitlines()
+    assert "two access keys" in line and "IAM's limit" in line
+    assert f"retire --region {REGION} --old-key-id {peer_keys.masked(spare)}" in line
+    assert "peer_keys.py rotate" in line
+    assert user_keys(writer) == {stored, spare}
+
+
+def test_create_at_the_limit_with_nothing_stored_names_remove(writer, ssm, capsys):
+    for _ in range(2):
+        writer.create_access_key(UserName=USER)
+
+    code, _, err = create(capsys)
+
+    assert code == 1
+    assert "stores neither" in err and f"peer_keys.py remove --region {REGION}" in err
+    assert len(user_keys(writer)) == 2
+
+
+def test_create_deletes_the_new_key_when_storing_fails(writer, ssm, capsys, monkeypatch):
+    real_client = peer_keys.ssm_client
+
+    def failing_ssm(*args, **kwargs):
+        """Parameter Store that takes the access key ID, then refuses the secret."""
+        client = real_client(*args, **kwargs)
+
+        def refuse(params, **_):
+            if params["Name"].endswith("SecretKey"):
+                raise ClientError({"Error": {"Code": "AccessDeniedException"}}, "PutParameter")
+
+        client.meta.events.register("provide-client-params.ssm.PutParameter", refuse)
+        return client
+
+    monkeypatch.setattr(peer_keys, "ssm_client", failing_ssm)
+
+    code, out, err = create(capsys)
+
+    assert code == 1
+    (line,) = err.strip().splitlines()
+    assert "could not store" in line and "deleted it again" in line
+    assert user_keys(writer) == set()  # no orphan in IAM
+    assert peer_keys.check(ssm, PREFIX) == {"AccessKey": "missing", "SecretKey": "missing"}
+
+
+def test_create_dry_run_changes_nothing(writer, ssm, capsys):
+    code, out, _ = create(capsys, "--dry-run")
+    assert code == 0
+    assert out.strip() == (
+        f"would create a key for {USER}, store it under {PREFIX} in {REGION} and check it"
+    )
+    assert user_keys(writer) == set()
+    assert peer_keys.check(ssm, PREFIX)["AccessKey"] == "missing"
+
+
+# -- stdin in the wrong output format -------------------------------------------------------------
+#
+# What `aws iam create-access-key` prints with a profile whose output is text, table or yaml (the
+# columns alphabetical, as the CLI orders them). The key exists in IAM by then; the error must say
+# so, and the command it gives must delete exactly that key.
+
+
+def cli_output(form: str, key_id: str, secret: str) -> str:
+    date = "2024-05-01T10:00:00+00:00"
+    if form == "text":
+        return f"ACCESSKEY\t{key_id}\t{date}\t{secret}\tActive\t{USER}\n"
+    if form == "yaml":
+        return (
+            f"AccessKey:\n  AccessKeyId: {key_id}\n  CreateDate: '{date}'\n"
+            f"  SecretAccessKey: {secret}\n  Status: Active\n  UserName: {USER}\n"
+        )
+    row = f"||  {key_id}  |  {date}  |  {secret}  |  Active  |  {USER}  ||"
+    rule = "|+" + "-" * (len(row) - 4) + "+|"
+    header = "||  AccessKeyId  |  CreateDate  |  SecretAccessKey  |  Status  |  UserName  ||"
+    return "\n".join(["-" * len(row), "|" + " CreateAccessKey ".center(len(row) - 2) + "|", rule,
+                      header, rule, row, rule]) + "\n"  # fmt: skip
+
+
+@pytest.mark.parametrize("form", ["text", "table", "yaml"])
+def test_non_json_output_names_the_created_key_and_the_command_that_deletes_it(
+    writer, ssm, capsys, form
+):
+    created = writer.create_access_key(UserName=USER)["AccessKey"]
+    key_id, secret = created["AccessKeyId"], created["SecretAccessKey"]
+
+    code, out, err = run(capsys, stdin=cli_output(form, key_id, secret))
+
+    assert code == 1 and out == ""
+    (line,) = err.strip().splitlines()
+    assert "--output json" in line and peer_keys.masked(key_id) in line
+    assert "was created" in line and secret not in line
+    assert peer_keys.check(ssm, PREFIX)["AccessKey"] == "missing"
+    # The printed command, run with the peer's credentials, deletes that key and no other.
+    command = shlex.split(line.split("delete it with `")[1].split("`")[0])
+    assert command[:3] == ["aws", "iam", "delete-access-key"]
+    options = dict(zip(command[3::2], command[4::2], strict=True))
+    assert options["--user-name"] == USER and options["--access-key-id"] == key_id
+    writer.delete_access_key(UserName=options["--user-name"], AccessKeyId=key_id)
+    assert user_keys(writer) == set()
+
+
+@pytest.mark.parametrize(
+    ("stdin", "message"),
+    [
+        ("", "stdin is empty"),
+        ("An error occurred (NoSuchEntity)\n", "--output json"),
+    ],
+)
+def test_stdin_without_a_key_says_how_to_get_json(placeholders, capsys, stdin, message):
+    code, _, err = run(capsys, stdin=stdin)
+    assert code == 1 and message in err and "was created" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+# -- remove ----------------------------------------------------------------------------------------
+
+
+def test_remove_deletes_the_parameters_and_only_the_writer_users_keys(writer, ssm, capsys):
+    assert create(capsys)[0] == 0
+    (stored,) = user_keys(writer)
+    spare = writer.create_access_key(UserName=USER)["AccessKey"]["AccessKeyId"]
+    writer.create_user(UserName="someone-else")
+    theirs = writer.create_access_key(UserName="someone-else")["AccessKey"]["AccessKeyId"]
+
+    code, out, err = (
+        peer_keys.main(["remove", "--region", REGION, "--dry-run"]),
+        *capsys.readouterr(),
+    )
+    assert code == 0, err
+    assert f"would delete {PREFIX}AccessKey and {PREFIX}SecretKey in {REGION}" in out
+    assert user_keys(writer) == {stored, spare}
+    assert peer_keys.check(ssm, PREFIX)["SecretKey"] == "set"
+
+    code = peer_keys.main(["remove", "--region", REGION])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"deleted {PREFIX}AccessKey and {PREFIX}SecretKey in {REGION}",
+        f"deleted {peer_keys.masked(stored)} and {peer_keys.masked(spare)}, the access keys of "
+        f"{USER} in the peer account",
+    ]
+    assert stored not in out and spare not in out
+    assert user_keys(writer) == set()
+    assert peer_keys.check(ssm, PREFIX) == {"AccessKey": "missing", "SecretKey": "missing"}
+    others = writer.list_access_keys(UserName="someone-else")["AccessKeyMetadata"]
+    assert [k["AccessKeyId"] for k in others] == [theirs]
+
+    # Again: nothing left, which is not an error.
+    code = peer_keys.main(["remove", "--region", REGION])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert out.splitlines() == [
+        f"{REGION} holds no parameters under {PREFIX}: nothing to delete",
+        f"{USER} has no access keys: nothing to delete",
+    ]
+
+
+def test_remove_after_the_peer_was_destroyed(ssm, capsys):
+    code = peer_keys.main(["remove", "--region", REGION])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert f"{USER} does not exist in the peer account" in out

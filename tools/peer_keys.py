@@ -1,9 +1,10 @@
-"""The peer account's writer keys, where this region's sender reads them: store, check, rotate.
+"""The peer account's writer keys, where this region's sender reads them: create, store, check,
+rotate, remove.
 
-    python tools/peer_keys.py rotate --region cn-north-1 --profile china --peer-profile global
+    python tools/peer_keys.py create --region cn-north-1 --profile china --peer-profile global
     python tools/peer_keys.py --region cn-north-1 --profile china --check
-    aws iam create-access-key --user-name ddb-replication-peer-writer --profile global \\
-        | python tools/peer_keys.py --region cn-north-1 --profile china
+    python tools/peer_keys.py rotate --region cn-north-1 --profile china --peer-profile global
+    python tools/peer_keys.py remove --region cn-north-1 --profile china --peer-profile global
 
 The keys live in this region's Parameter Store as the SecureStrings <prefix>AccessKey and
 <prefix>SecretKey, encrypted with the node's key (alias/ddb-replication). This tool owns their
@@ -13,15 +14,26 @@ peer_credentials_prefix in defaults.json. Nothing secret is printed, and key IDs
 The sender reads the keys again every PEER_CREDENTIALS_TTL_SECONDS (300 s), and at once if the
 peer rejects the ones it has.
 
-Without a command, the key pair is read from stdin: the JSON `aws iam create-access-key`
-prints, or, at a terminal, typed in (the secret without echo). --check reads the parameters
-back and exits 1 unless both hold a key.
+`create` makes the writer user's key in the peer account itself (the IAM API's answer, so no
+CLI output format can lose the secret), stores it here and reads it back. If storing fails it
+deletes the key again. It refuses when the user has two keys (IAM's limit) and, unless
+--replace, when this region already stores one of the user's keys (that is `rotate`'s job).
+
+Without a command, the key pair is read from stdin: the JSON `aws iam create-access-key
+--output json` prints, or, at a terminal, typed in (the secret without echo). Anything else is
+refused; if it holds a key ID (the CLI's text, table or yaml output), the error says the key
+was created and gives the command that deletes it. --check reads the parameters back and exits
+1 unless both hold a key.
 
 `rotate` does a whole rotation with both accounts' credentials: it creates a new key for the
 writer user in the peer account (refusing if the user has two already), stores it here (and
 deletes it again if that fails), waits until the sender has used it (the key's last-used time
 in IAM, after its creation), then deletes the key that was stored before. If the wait runs
 out, both keys are kept and it prints the `retire` command that finishes the job later.
+
+`remove`, for uninstalling, deletes this region's two parameters and every access key of the
+writer user in the peer account (Terraform can't delete a user that has keys). Nothing left to
+remove is not an error.
 """
 
 from __future__ import annotations
@@ -54,7 +66,10 @@ DEFAULT_KMS_KEY = "alias/ddb-replication"
 DEFAULT_USER = "ddb-replication-peer-writer"
 ACCESS_KEY_ID = re.compile(r"^[A-Z0-9]{16,128}$")
 MASKED_KEY_ID = re.compile(r"^([A-Z0-9]{4})(?:…|\.\.\.)([A-Z0-9]{4})$")
-COMMANDS = ("rotate", "retire")
+# An IAM user's key ID wherever the CLI's text, table or yaml output puts it.
+USER_KEY_ID = re.compile(r"(?<![A-Z0-9])(AKIA[A-Z0-9]{12,124})(?![A-Z0-9])")
+IAM_USER_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+COMMANDS = ("create", "rotate", "retire", "remove")
 MAX_KEYS_PER_USER = 2  # IAM's limit
 DEFAULT_WAIT_S = 1800
 SENDER_REREAD_S = 300  # the sender's PEER_CREDENTIALS_TTL_SECONDS, by default
@@ -87,16 +102,60 @@ def masked(access_key_id: str) -> str:
 
 def parse_key_pair(text: str) -> KeyPair:
     """The pair from `aws iam create-access-key`'s JSON (or its AccessKey object alone)."""
+    if not text.strip():
+        raise KeysError(
+            "stdin is empty: `aws iam create-access-key` printed nothing (its error, if it "
+            f"failed, is above); or let `{PROG} create` make the key"
+        )
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
-        raise KeysError(
-            f"stdin is not the JSON `aws iam create-access-key` prints ({error.msg})"
-        ) from None
+        raise KeysError(not_json(text, error.msg)) from None
     key = document.get("AccessKey", document) if isinstance(document, dict) else None
     if not isinstance(key, dict) or not {"AccessKeyId", "SecretAccessKey"} <= key.keys():
         raise KeysError("stdin has no AccessKey.AccessKeyId and AccessKey.SecretAccessKey")
     return KeyPair(str(key["AccessKeyId"]).strip(), str(key["SecretAccessKey"]).strip())
+
+
+def not_json(text: str, why: str) -> str:
+    """Why stdin was refused. The CLI prints text, table or yaml when the profile's output
+    format says so: then the key exists in IAM but its secret is only on the screen, so the
+    message names the key and the command that deletes it, rather than leave it orphaned."""
+    force = "run `aws iam create-access-key` with --output json"
+    found = list(dict.fromkeys(USER_KEY_ID.findall(text)))
+    if not found:
+        return (
+            f"stdin is not the JSON `aws iam create-access-key` prints ({why}): {force} (the "
+            f"profile's output format may be text, table or yaml), or use `{PROG} create`"
+        )
+    deletes = " && ".join(
+        shlex.join(
+            ["aws", "iam", "delete-access-key", "--user-name", _user_near(text, key_id)]
+            + ["--access-key-id", key_id, "--profile", "PEER_PROFILE"]
+        )
+        for key_id in found
+    )
+    return (
+        f"stdin is not JSON but the CLI's text, table or yaml output, so nothing was stored, "
+        f"yet the key {', '.join(masked(k) for k in found)} was created and its secret is lost "
+        f"to this tool: delete it with `{deletes}` (PEER_PROFILE: the peer account's profile), "
+        f"then use `{PROG} create`, or add --output json"
+    )
+
+
+def _user_near(text: str, key_id: str) -> str:
+    """The user a key belongs to, as the output shows it: the last column of the key's row
+    (text and table output list the columns alphabetically, UserName last), or yaml's
+    UserName; else the default writer user."""
+    named = re.search(r"UserName\s*:\s*['\"]?([\w+=,.@-]+)", text)
+    if named:
+        return named[1]
+    for line in text.splitlines():
+        if key_id in line:
+            fields = [f.strip() for f in re.split(r"[\t|]", line) if f.strip()]
+            if fields and fields[-1] != key_id and IAM_USER_NAME.match(fields[-1]):
+                return fields[-1]
+    return DEFAULT_USER
 
 
 def prompt_key_pair(stream: TextIO) -> KeyPair:
@@ -155,11 +214,7 @@ def restore(ssm: Any, prefix: str, previous: Stored, kms_key_id: str) -> None:
     for part, name in parameter_names(prefix).items():
         before = previous.parameters.get(part)
         if before is None:
-            try:
-                ssm.delete_parameter(Name=name)
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "ParameterNotFound":
-                    raise
+            _delete_parameter(ssm, name)
             continue
         type_, value = before
         extra = {"KeyId": kms_key_id} if type_ == "SecureString" else {}
@@ -349,7 +404,9 @@ class Rotation:
                 f"{message}; deleting the new key failed too ({delete_error}): delete "
                 f"{masked(new.key_id)} of {self.user.name} with `{PROG} retire`"
             )
-        kept = f"{masked(previous.key_id)} is still stored" if previous.key_id else "nothing"
+        kept = (
+            f"{masked(previous.key_id)} is still stored" if previous.key_id else "nothing is stored"
+        )
         return f"{message}; deleted it again, so {self.user.name} is as it was and {kept}"
 
     def retire(self, old: AccessKey) -> None:
@@ -380,9 +437,11 @@ def waiting_line(region: str, key: AccessKey, wait_s: float) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.OneLineParser(
         prog=PROG,
-        description="Store the peer account's writer keys in this region's Parameter Store "
-        "(read from stdin: the JSON of `aws iam create-access-key`).",
-        epilog=f"To rotate them in one step: {PROG} rotate --help.",
+        description="Store the peer account's writer keys in this region's Parameter Store, "
+        "read from stdin: the JSON of `aws iam create-access-key --output json` (other output "
+        "formats are refused, naming the created key and the command that deletes it).",
+        epilog=f"Simpler and safer: {PROG} create (the key made and stored in one step). Also: "
+        f"{PROG} rotate, retire, remove (each with --help).",
     )
     add = parser.add_argument
     add("--region", required=True, help="the region whose sender uses the keys, e.g. cn-north-1")
@@ -408,7 +467,9 @@ def _prefix_options(parser: argparse.ArgumentParser) -> None:
 
 def build_rotation_parser() -> argparse.ArgumentParser:
     parser = cli.OneLineParser(
-        prog=PROG, description="Rotate the peer account's writer keys that a region's sender uses."
+        prog=PROG,
+        description="Create, rotate or remove the peer account's writer keys that a region's "
+        "sender uses.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
@@ -423,6 +484,31 @@ def build_rotation_parser() -> argparse.ArgumentParser:
     _prefix_options(common)
     add("--dry-run", action="store_true", help="say what would be done; change nothing")
     add("--quiet", action="store_true", help="print nothing on success")
+    create = commands.add_parser(
+        "create",
+        parents=[common],
+        help="create the writer user's key in the peer account, store it here, check it",
+        description="Create an access key for the peer account's writer user (through the IAM "
+        "API, so no CLI output format can lose the secret), store it in this region's Parameter "
+        "Store and read it back; only the masked key ID is printed. If storing fails, the new "
+        "key is deleted again. Refused when the user has two keys already (IAM's limit), and "
+        "when this region stores one of the user's keys already (use rotate), unless --replace.",
+    )
+    create.add_argument(
+        "--replace",
+        action="store_true",
+        help="store a new key even though this region stores a working one; the old key stays "
+        "in IAM (the sender may hold it for 5 minutes) and the retire command that deletes it "
+        "is printed",
+    )
+    commands.add_parser(
+        "remove",
+        parents=[common],
+        help="for uninstalling: delete this region's key parameters and the writer user's keys",
+        description="For uninstalling: delete this region's two peer-key parameters and every "
+        "access key of the writer user in the peer account (and only that user's keys), so "
+        "`terraform destroy` can delete the user. Nothing left to remove is not an error.",
+    )
     rotate = commands.add_parser(
         "rotate",
         parents=[common],
@@ -517,7 +603,13 @@ def run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
 
 def retire_command(args: argparse.Namespace, old: AccessKey) -> str:
     """The command that finishes this rotation later, with the options it was given."""
-    words = ["python", "tools/peer_keys.py", "retire", "--region", args.region]
+    # The masked ID needs no quoting: capitals, digits and an ellipsis.
+    return f"{command_line(args, 'retire')} --old-key-id {masked(old.key_id)}"
+
+
+def command_line(args: argparse.Namespace, command: str) -> str:
+    """`python tools/peer_keys.py COMMAND ...` with the options these arguments were given."""
+    words = ["python", "tools/peer_keys.py", command, "--region", args.region]
     for option in (
         "profile",
         "endpoint_url",
@@ -532,8 +624,7 @@ def retire_command(args: argparse.Namespace, old: AccessKey) -> str:
         words += ["--user", args.user]
     if args.kms_key_id != DEFAULT_KMS_KEY:
         words += ["--kms-key-id", args.kms_key_id]
-    # The masked ID needs no quoting: capitals, digits and an ellipsis.
-    return f"{shlex.join(words)} --old-key-id {masked(old.key_id)}"
+    return shlex.join(words)
 
 
 @contextmanager
@@ -576,6 +667,10 @@ def run_rotation(
     )
     if args.command == "retire":
         return _retire(args, rotation, clock, sleep)
+    if args.command == "create":
+        return _create(args, rotation)
+    if args.command == "remove":
+        return _remove(args, rotation)
     try:
         started = rotation.start(args.dry_run)
     except RetireFirst as first:
@@ -600,6 +695,102 @@ def run_rotation(
     say(f"{args.region}'s sender used {masked(new.key_id)} at {used.isoformat(timespec='seconds')}")
     rotation.retire(old)
     return 0
+
+
+def _create(args: argparse.Namespace, rotation: Rotation) -> int:
+    user, region, prefix = rotation.user, args.region, rotation.prefix
+    previous = read_stored(rotation.ssm, prefix)
+    keys = user.access_keys()
+    stored = next((k for k in keys if k.key_id == previous.key_id), None)
+    if stored is not None and previous.parameters.get("SecretKey") is None:
+        stored = None  # half stored: the sender can't use it, so creating is a repair
+    if len(keys) >= MAX_KEYS_PER_USER:
+        have = ", ".join(masked(k.key_id) for k in keys)
+        if stored is None:
+            raise KeysError(
+                f"{user.name} already has two access keys ({have}), IAM's limit, and {region} "
+                f"stores neither: if no sender uses them, delete them with "
+                f"`{command_line(args, 'remove')}`, then create again"
+            )
+        spare = next(k for k in keys if k.key_id != stored.key_id)
+        raise KeysError(
+            f"{user.name} already has two access keys ({have}), IAM's limit, and {region} "
+            f"stores {masked(stored.key_id)}: to replace it use `{command_line(args, 'rotate')}` "
+            f"once {masked(spare.key_id)} is deleted with `{retire_command(args, spare)}`"
+        )
+    if stored is not None and not args.replace:
+        raise KeysError(
+            f"{region} already stores {masked(stored.key_id)}, a working key of {user.name}: "
+            f"to replace it use `{command_line(args, 'rotate')}` (it deletes the old key once "
+            "the sender uses the new one), or pass --replace"
+        )
+    if args.dry_run:
+        kept = f"; {masked(stored.key_id)} would stay in IAM" if stored else ""
+        rotation.say(
+            f"would create a key for {user.name}, store it under {prefix} in {region} and "
+            f"check it{kept}"
+        )
+        return 0
+    started = rotation.start(dry_run=False)
+    assert started is not None
+    new, _ = started
+    now = read_stored(rotation.ssm, prefix)
+    if now.key_id != new.key_id or now.parameters.get("SecretKey") is None:
+        raise KeysError(
+            f"stored {masked(new.key_id)}, but {prefix} in {region} reads back "
+            f"{masked(now.key_id) if now.key_id else 'no key'}: something else writes there; "
+            f"run `{command_line(args, 'create')} --replace` again once it stops"
+        )
+    rotation.say(
+        f"checked: {prefix} in {region} holds {masked(new.key_id)}; the sender reads it "
+        f"within {SENDER_REREAD_S // 60} minutes"
+    )
+    if stored is not None:
+        rotation.say(
+            f"{masked(stored.key_id)} stays in {user.name}: once {region}'s sender uses "
+            f"{masked(new.key_id)}, delete it with `{retire_command(args, stored)}`"
+        )
+    return 0
+
+
+def _remove(args: argparse.Namespace, rotation: Rotation) -> int:
+    user, region, prefix = rotation.user, args.region, rotation.prefix
+    previous = read_stored(rotation.ssm, prefix)
+    present = [
+        name for part, name in parameter_names(prefix).items() if previous.parameters.get(part)
+    ]
+    try:
+        keys: list[AccessKey] | None = user.access_keys()
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "NoSuchEntity":
+            raise
+        keys = None  # the user is gone already (the peer was destroyed)
+    would = "would delete" if args.dry_run else "deleted"
+    if not args.dry_run:
+        for name in present:
+            _delete_parameter(rotation.ssm, name)
+        for key in keys or []:
+            user.delete_key(key.key_id)
+    if present:
+        rotation.say(f"{would} {' and '.join(present)} in {region}")
+    else:
+        rotation.say(f"{region} holds no parameters under {prefix}: nothing to delete")
+    if keys:
+        listed = " and ".join(masked(k.key_id) for k in keys)
+        rotation.say(f"{would} {listed}, the access keys of {user.name} in the peer account")
+    elif keys is None:
+        rotation.say(f"{user.name} does not exist in the peer account: no keys to delete")
+    else:
+        rotation.say(f"{user.name} has no access keys: nothing to delete")
+    return 0
+
+
+def _delete_parameter(ssm: Any, name: str) -> None:
+    try:
+        ssm.delete_parameter(Name=name)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ParameterNotFound":
+            raise
 
 
 def _retire(
