@@ -25,6 +25,7 @@ OPERATOR_MODULES = (
     "tools.signing_keys",
     "tools.load_items",
     "tools.build_lambdas",
+    "tools.state_bucket",
     *(f"tools.operations.{p.stem}" for p in (ROOT / "tools" / "operations").glob("[!_]*.py")),
     *(f"deployment.{p.stem}" for p in (ROOT / "deployment").glob("[!_]*.py")),
     *(f"replication.{p.stem}" for p in (ROOT / "lambda" / "replication").glob("[!_]*.py")),
@@ -79,6 +80,7 @@ def test_every_operator_command_runs_without_the_dev_packages():
         "ddb-repl-signing-keys",
         "ddb-repl-load",
         "ddb-repl-build",
+        "ddb-repl-state-bucket",
     }
     script = f"""
 import contextlib, importlib, io, json, sys
