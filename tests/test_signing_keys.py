@@ -319,3 +319,32 @@ def test_the_ring_format_is_the_engines(ssm, capsys):
     keys.verify(payload, ring(ssm, GLOBAL).sign(payload))
     with pytest.raises(BadSignature):
         keys.verify(payload, SigningKeys.generate("other").sign(payload))
+
+
+def test_remove_deletes_the_ring_in_both_regions_and_again_is_not_an_error(ssm, capsys):
+    assert run(capsys, "init")[0] == 0
+    ssm[CHINA].put_parameter(Name="/DDBReplication/Other", Value="x", Type="String")
+
+    code, out, err = run(capsys, "remove", "--dry-run")
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"would delete {PARAMETER} in {CHINA}",
+        f"would delete {PARAMETER} in {GLOBAL}",
+    ]
+    assert version(ssm, CHINA) == version(ssm, GLOBAL) == 1
+
+    code, out, err = run(capsys, "remove")
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"deleted {PARAMETER} in {CHINA}",
+        f"deleted {PARAMETER} in {GLOBAL}",
+    ]
+    assert version(ssm, CHINA) is None and version(ssm, GLOBAL) is None
+    assert ssm[CHINA].get_parameter(Name="/DDBReplication/Other")["Parameter"]["Value"] == "x"
+
+    code, out, err = run(capsys, "remove")
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"{CHINA} holds no {PARAMETER}: nothing to delete",
+        f"{GLOBAL} holds no {PARAMETER}: nothing to delete",
+    ]

@@ -4,6 +4,7 @@
     python tools/signing_keys.py check  --region cn-north-1 --profile china --peer-profile global
     python tools/signing_keys.py rotate --region cn-north-1 --profile china --peer-profile global
     python tools/signing_keys.py sync   --region cn-north-1 --profile china --peer-profile global
+    python tools/signing_keys.py remove --region cn-north-1 --profile china --peer-profile global
 
 Each region keeps the ring as a SecureString, encrypted with the node's key
 (alias/ddb-replication), under the same name: defaults.json's signing_keys_parameter. Both must
@@ -19,6 +20,8 @@ format and the rotation steps are in lambda/replication/signing.py).
 - check: exit 0 if both regions hold the same valid ring, else 1 with a line per problem that
   names what to run.
 - sync: copy --region's ring to the peer, for a region that lost or never got it.
+- remove: for uninstalling, delete the ring's parameter in both regions (Terraform never
+  managed it); nothing left to remove is not an error.
 
 Only key IDs are ever printed, never a secret.
 """
@@ -129,12 +132,15 @@ class Region:
                 message = message.replace(secret, "***")
             raise RingError(f"cannot write {self.parameter} in {self.region}: {message}") from None
 
-    def delete(self) -> None:
+    def delete(self) -> bool:
+        """Delete the parameter; whether there was one."""
         try:
             self.ssm.delete_parameter(Name=self.parameter)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ParameterNotFound":
                 raise
+            return False
+        return True
 
 
 def same(a: SigningKeys, b: SigningKeys) -> bool:
@@ -266,6 +272,22 @@ class Rings:
             f"copied {self.here.region}'s ring ({describe(source.ring)}) to {self.peer.region}"
         )
 
+    # -- remove -------------------------------------------------------------------------------
+
+    def remove(self, dry_run: bool) -> None:
+        """Delete the ring in both regions, for uninstalling."""
+        for region in self.both:
+            if dry_run:
+                held = region.read()
+                if held.problem == "missing":
+                    self.say(f"{region.region} holds no {region.parameter}: nothing to delete")
+                else:
+                    self.say(f"would delete {region.parameter} in {region.region}")
+            elif region.delete():
+                self.say(f"deleted {region.parameter} in {region.region}")
+            else:
+                self.say(f"{region.region} holds no {region.parameter}: nothing to delete")
+
     # -- rotate -------------------------------------------------------------------------------
 
     def rotate(
@@ -361,6 +383,7 @@ SUMMARIES = {
     "check": "exit 0 if both regions hold the same valid ring; else say what to run",
     "rotate": "add a new key in both regions, wait until every function has it, sign with it",
     "sync": "copy --region's ring to the peer",
+    "remove": "for uninstalling: delete the ring in both regions",
 }
 
 
@@ -489,6 +512,8 @@ def run(
         rings.init(args.force, args.dry_run)
     elif args.command == "sync":
         rings.sync(args.dry_run)
+    elif args.command == "remove":
+        rings.remove(args.dry_run)
     elif args.command == "rotate":
         with waiting_bar(args.quiet) as progress:
             rings.rotate(args.wait, args.dry_run, clock, sleep, progress)
