@@ -37,6 +37,8 @@ bench-lag: $(STAMP)
 
 bench-verify: $(STAMP)
 	$(PY) benchmarks/verify_scan.py
+bench-cost: $(STAMP)
+	$(PY) benchmarks/cost_model.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis benchmarks/results .cache dist
