@@ -83,7 +83,7 @@ TOKEN = re.compile(
   | (?P<string>"(?:[^"\\\n]|\\.)*")
   | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
   | (?P<ident>[A-Za-z_][A-Za-z0-9_-]*)
-  | (?P<punct>[=:,\[\]{}])
+  | (?P<punct>[=:,\[\]{}().])
     """,
     re.VERBOSE | re.DOTALL,
 )
@@ -178,6 +178,10 @@ class _Parser:
             equals = self.take()
             if equals.value != "=":
                 raise TfvarsError(f"line {equals.line}: expected '=' after {name.value}")
+            if name.value in values:
+                raise TfvarsError(
+                    f"line {name.line}: {name.value} is set twice (Terraform refuses that)"
+                )
             values[name.value] = self.value()
             after = self.peek()
             if after is not None and after.kind != "newline":
@@ -359,7 +363,7 @@ def check_identity(target: Target, report: Report) -> None:
     # Asked where the profile points, so a profile of the wrong partition shows as one.
     asked = configured or target.region
     try:
-        sts = boto3.Session(botocore_session=core).client("sts", region_name=asked)
+        sts = boto3.Session(profile_name=target.profile).client("sts", region_name=asked)
         arn = sts.get_caller_identity()["Arn"]
     except NoCredentialsError:
         report.problem(
@@ -387,7 +391,7 @@ def check_identity(target: Target, report: Report) -> None:
         )
         return
     report.ok()
-    target.session = boto3.Session(botocore_session=core, region_name=target.region)
+    target.session = boto3.Session(profile_name=target.profile, region_name=target.region)
     target.identity = arn
 
 
