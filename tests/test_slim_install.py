@@ -26,6 +26,7 @@ OPERATOR_MODULES = (
     "tools.load_items",
     "tools.build_lambdas",
     "tools.state_bucket",
+    "tools.preflight",
     *(f"tools.operations.{p.stem}" for p in (ROOT / "tools" / "operations").glob("[!_]*.py")),
     *(f"deployment.{p.stem}" for p in (ROOT / "deployment").glob("[!_]*.py")),
     *(f"replication.{p.stem}" for p in (ROOT / "lambda" / "replication").glob("[!_]*.py")),
@@ -81,6 +82,7 @@ def test_every_operator_command_runs_without_the_dev_packages():
         "ddb-repl-load",
         "ddb-repl-build",
         "ddb-repl-state-bucket",
+        "ddb-repl-preflight",
     }
     script = f"""
 import contextlib, importlib, io, json, sys
