@@ -34,7 +34,7 @@ def test_the_runbook_gives_commands_for_each_scenario():
 
 def test_the_chinese_runbook_gives_the_same_commands():
     english = runbook_commands(RUNBOOK, "## Runbook")
-    chinese = runbook_commands(ROOT / "docs" / "zh-CN.md", "## 运维手册")
+    chinese = runbook_commands(ROOT / "docs" / "zh-CN" / "operating.md", "## 处置手册")
     assert chinese == english
 
 
