@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from deployment.names import RegionNames
 from replication.settings import DEFAULT_MAX_CLOCK_SKEW_SECONDS, ReplicatorSettings, SenderSettings
+from replication.versions import MILLISECONDS
 
 SENDER, REPLICATOR = "sender", "replicator"
 FUNCTIONS = (SENDER, REPLICATOR)  # each one's handler is <name>.lambda_handler
@@ -42,6 +43,7 @@ def function_environments(
     ttl_deletes: str = "replicate",
     max_clock_skew_seconds: int = DEFAULT_MAX_CLOCK_SKEW_SECONDS,
     accept_unsigned_changes: bool = False,
+    version_unit: str = MILLISECONDS,
     tuning: Mapping[str, int] | None = None,
 ) -> dict[str, dict[str, str]]:
     """Each function's variables (by SENDER and REPLICATOR), as functions.tf's
@@ -60,6 +62,7 @@ def function_environments(
         "TTL_DELETES": ttl_deletes,
         "SIGNING_KEYS_PARAMETER": names.signing_keys_parameter,
         "MAX_CLOCK_SKEW_SECONDS": str(max_clock_skew_seconds),
+        "VERSION_UNIT": version_unit,
     }
     if peer_endpoint_url is not None:
         sender["PEER_ENDPOINT_URL"] = peer_endpoint_url
@@ -74,6 +77,7 @@ def function_environments(
         "SIGNING_KEYS_PARAMETER": names.signing_keys_parameter,
         "MAX_CLOCK_SKEW_SECONDS": str(max_clock_skew_seconds),
         "ACCEPT_UNSIGNED_CHANGES": "true" if accept_unsigned_changes else "false",
+        "VERSION_UNIT": version_unit,
     }
     environments = {SENDER: sender, REPLICATOR: replicator}
     for function, environment in environments.items():

@@ -18,6 +18,7 @@ from replication.settings import ReplicatorSettings, SenderSettings
 from replication.signing import SigningKeys
 from replication.tombstones import EXPIRY_ATTR
 from replication.tombstones import KEY_ATTR as TOMBSTONE_KEY
+from replication.versions import MILLISECONDS
 
 # The seed's key schema; any other is given as [(name, "S"|"N"|"B", "HASH"|"RANGE"), ...].
 DEFAULT_KEY_SCHEMA = (("PK", "S", "HASH"),)
@@ -53,9 +54,10 @@ def create_region(
     shards: int = 1,
     endpoint_url: str | None = None,
     peer_endpoint_url: str | None = None,
+    version_unit: str = MILLISECONDS,
 ) -> Region:
     """The region's resources; its sender reaches the peer at `peer_endpoint_url` (the link
-    into the peer, in the emulator)."""
+    into the peer, in the emulator). `version_unit`: the deployment's VERSION_UNIT."""
     session = session or boto3.Session()
     region = names.region
 
@@ -63,19 +65,25 @@ def create_region(
         return session.client(service, region_name=region, endpoint_url=endpoint_url)
 
     dynamodb = client("dynamodb")
+    # Tables that already exist (an application's, or the original sample's) are replicated
+    # where they are, as Terraform's existing_tables does; the others are created.
     stream_arns = {}
     for table in names.tables:
-        response = dynamodb.create_table(
-            TableName=table,
-            KeySchema=[{"AttributeName": n, "KeyType": k} for n, _, k in key_schema],
-            AttributeDefinitions=[
-                {"AttributeName": n, "AttributeType": t} for n, t, _ in key_schema
-            ],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        stream_arns[table] = (
+            _existing_stream(dynamodb, table)
+            or dynamodb.create_table(
+                TableName=table,
+                KeySchema=[{"AttributeName": n, "KeyType": k} for n, _, k in key_schema],
+                AttributeDefinitions=[
+                    {"AttributeName": n, "AttributeType": t} for n, t, _ in key_schema
+                ],
+                BillingMode="PAY_PER_REQUEST",
+                StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+            )["TableDescription"]["LatestStreamArn"]
         )
-        stream_arns[table] = response["TableDescription"]["LatestStreamArn"]
     for table, key in ((names.stats_table, "PK"), (names.tombstone_table, TOMBSTONE_KEY)):
+        if _exists(dynamodb, table):
+            continue  # the sample's replicator_stats: kept, as an import keeps it
         dynamodb.create_table(
             TableName=table,
             KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
@@ -98,18 +106,42 @@ def create_region(
     ]
     ssm = client("ssm")
     prefix = names.peer_credentials_prefix
-    ssm.put_parameter(Name=f"{prefix}AccessKey", Value=DUMMY_KEYS[0], Type="String")
-    ssm.put_parameter(Name=f"{prefix}SecretKey", Value=DUMMY_KEYS[1], Type="SecureString")
+    # Over the sample's own, if it ran here (peer_keys.py create --replace, on AWS).
+    ssm.put_parameter(Name=f"{prefix}AccessKey", Value=DUMMY_KEYS[0], Type="String", Overwrite=True)
+    ssm.put_parameter(
+        Name=f"{prefix}SecretKey", Value=DUMMY_KEYS[1], Type="SecureString", Overwrite=True
+    )
     ssm.put_parameter(
         Name=names.signing_keys_parameter, Value=SIGNING_KEYS.to_json(), Type="SecureString"
     )
     environments = functions.function_environments(
-        names, *queues, peer_endpoint_url=peer_endpoint_url
+        names, *queues, peer_endpoint_url=peer_endpoint_url, version_unit=version_unit
     )
     register_functions(client("iam"), client("lambda"), names, environments)
     return Region(
         names, session, stream_arns, stream_arn, *queues, environments, endpoint_url=endpoint_url
     )
+
+
+def _exists(dynamodb: Any, table: str) -> bool:
+    try:
+        dynamodb.describe_table(TableName=table)
+    except dynamodb.exceptions.ResourceNotFoundException:
+        return False
+    return True
+
+
+def _existing_stream(dynamodb: Any, table: str) -> str | None:
+    """An existing table's stream ARN; None if there's no such table. A table without a
+    NEW_AND_OLD_IMAGES stream is refused, as the module's postcondition refuses it."""
+    try:
+        description = dynamodb.describe_table(TableName=table)["Table"]
+    except dynamodb.exceptions.ResourceNotFoundException:
+        return None
+    view = description.get("StreamSpecification", {}).get("StreamViewType")
+    if view != "NEW_AND_OLD_IMAGES":
+        raise ValueError(f"{table} exists without a NEW_AND_OLD_IMAGES stream (it has {view})")
+    return description["LatestStreamArn"]
 
 
 def register_functions(

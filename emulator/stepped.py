@@ -28,7 +28,7 @@ from emulator.stream_sources import DynamoDBStreamSource, KinesisSource
 from replication.clients import Clients
 from replication.inbound import Replicator
 from replication.outbound import Sender
-from replication.versions import now_ms
+from replication.versions import MILLISECONDS, now_ms
 
 
 @dataclass
@@ -66,6 +66,7 @@ class TwoRegions:
         sender_mapping: MappingConfig = SENDER_MAPPING,
         replicator_mapping: MappingConfig = REPLICATOR_MAPPING,
         time_source: Callable[[], int] = now_ms,
+        version_unit: str = MILLISECONDS,
     ):
         """`time_source` is the true time in epoch ms (simulated in reproducible tests): the
         mappings read it, and each region's clock reads it plus that region's offset. The
@@ -76,7 +77,9 @@ class TwoRegions:
         for region_name in (topology.CHINA, topology.GLOBAL):
             offset = offsets.get(region_name, 0)
             clock = (lambda o: lambda: time_source() + o)(offset)
-            region = resources.create_region(names[region_name], boto3.Session(), key_schema)
+            region = resources.create_region(
+                names[region_name], boto3.Session(), key_schema, version_unit=version_unit
+            )
             # Separate sessions per function, as separate Lambda environments would have.
             sender = Sender(
                 resources.sender_settings(region, concurrency=concurrency),

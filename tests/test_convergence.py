@@ -12,6 +12,7 @@ import threading
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from unittest import mock
 
 import pytest
@@ -23,6 +24,7 @@ from emulator.esm import REPLICATOR_MAPPING, SENDER_MAPPING
 from emulator.stepped import Node, TwoRegions
 from replication import wire
 from replication.stamping import stamp, stamped_update
+from replication.versions import MILLISECONDS, SECONDS, of_image
 from tests.helpers import queue_messages
 
 KEYS = [f"k{i}" for i in range(10)]  # few keys, so the regions fight over them
@@ -109,32 +111,51 @@ def wire_chaos(regions: TwoRegions, chaos: Chaos) -> None:
 YEAR_MS = 365 * 86400 * 1000
 
 
+def sample_stamp(item: dict, region: str, now_ms: int, rng: random.Random | None) -> dict:
+    """Stamped as the original sample's applications do: Decimal(time.time()), the exact value
+    of a float of epoch seconds, finer than a millisecond (with `rng`, a random part of one)."""
+    seconds = now_ms / 1000 + (rng.random() / 1000 if rng else 0.0)
+    return {
+        **item,
+        "last_update_timestamp": {"N": str(Decimal(seconds))},
+        "last_updater_region": {"S": region},
+    }
+
+
 def application_write(
-    rng: random.Random, node: Node, tied_timestamp: int, fast_clock: bool = False
+    rng: random.Random,
+    node: Node,
+    tied_timestamp: int,
+    fast_clock: bool = False,
+    seconds: bool = False,
 ) -> str:
     ddb = node.client("dynamodb")
     key = {"PK": {"S": rng.choice(KEYS)}}
     value = {"S": f"{node.name}-{rng.randrange(10**6)}"}
     roll = rng.random()
     if roll < 0.45:
-        ddb.put_item(
-            TableName=node.table,
-            Item=stamp({**key, "v": value}, node.name, node.clock(), typed=True),
-        )
+        item = {**key, "v": value}
+        if seconds:
+            item = sample_stamp(item, node.name, node.clock(), rng)
+        else:
+            item = stamp(item, node.name, node.clock(), typed=True)
+        ddb.put_item(TableName=node.table, Item=item)
         return "put"
     if roll < 0.55:
-        # The same millisecond in both regions: only the region tie-break can decide.
-        ddb.put_item(
-            TableName=node.table,
-            Item=stamp({**key, "v": value}, node.name, tied_timestamp, typed=True),
-        )
+        # The same instant in both regions: only the region tie-break can decide.
+        item = {**key, "v": value}
+        if seconds:
+            item = sample_stamp(item, node.name, tied_timestamp, None)
+        else:
+            item = stamp(item, node.name, tied_timestamp, typed=True)
+        ddb.put_item(TableName=node.table, Item=item)
         return "tied put"
     if roll < 0.65:
-        ddb.update_item(
-            TableName=node.table,
-            Key=key,
-            **stamped_update(node.name, "SET #w = :w", {"#w": "w"}, {":w": value}, node.clock()),
+        unit = SECONDS if seconds else MILLISECONDS
+        update = stamped_update(
+            node.name, "SET #w = :w", {"#w": "w"}, {":w": value}, node.clock(), unit=unit
         )
+        ddb.update_item(TableName=node.table, Key=key, **update)
         return "stamped update"
     if roll < 0.7 and fast_clock:
         # An application whose clock runs years ahead: the sender stamps it afresh.
@@ -179,6 +200,7 @@ def run_scenario(
     steps: int,
     concurrency: int = 1,
     fast_clock_regions: frozenset[str] = frozenset(),
+    version_unit: str = MILLISECONDS,
 ):
     rng = random.Random(seed)
     time = SimulatedTime()
@@ -193,6 +215,7 @@ def run_scenario(
             sender_mapping=replace(SENDER_MAPPING, batch_size=batch_size),
             replicator_mapping=replace(REPLICATOR_MAPPING, batch_size=batch_size),
             time_source=time,
+            version_unit=version_unit,
         )
         chaos = Chaos(seed, fault_rate)
         wire_chaos(regions, chaos)
@@ -205,7 +228,8 @@ def run_scenario(
             if rng.random() < 0.6:
                 node = rng.choice(nodes)
                 fast = node.name in fast_clock_regions
-                writes[application_write(rng, node, tied_timestamp, fast)] += 1
+                seconds = version_unit == SECONDS
+                writes[application_write(rng, node, tied_timestamp, fast, seconds)] += 1
             else:
                 rng.choice(mappings).step()
         time.ms += 1_000
@@ -231,15 +255,20 @@ SCENARIOS = [
         (7, {"ap-southeast-1": 1_500}, 0.15, 8, "threads"),
         # Some of China's application writes stamped ten years ahead: stamped afresh.
         (9, {}, 0.15, 1, "fast-app-clock"),
+        # The original sample's applications: fractional epoch seconds (VERSION_UNIT=seconds).
+        (12, {}, 0.15, 1, "sample-seconds"),
+        (13, {"ap-southeast-1": 1_500}, 0.25, 8, "sample-seconds-threads"),
     ]
 ]
 FAST_APP_CLOCK = {9: frozenset({"cn-north-1"})}
+SECONDS_UNIT = {12, 13}
 
 
 @pytest.mark.parametrize(("seed", "offsets", "fault_rate", "workers"), SCENARIOS)
 def test_both_regions_converge(aws, seed, offsets, fault_rate, workers):
     fast = FAST_APP_CLOCK.get(seed, frozenset())
-    regions, writes, chaos = run_scenario(seed, offsets, fault_rate, 300, workers, fast)
+    unit = SECONDS if seed in SECONDS_UNIT else MILLISECONDS
+    regions, writes, chaos = run_scenario(seed, offsets, fault_rate, 300, workers, fast, unit)
     china = canonical(scan_all(regions.china.client("dynamodb"), "user-cn"))
     world = canonical(scan_all(regions.world.client("dynamodb"), "user-sg"))
 
@@ -257,6 +286,17 @@ def test_both_regions_converge(aws, seed, offsets, fault_rate, workers):
         for node in regions.nodes.values():
             for stored in scan_all(node.client("dynamodb"), node.table):
                 assert int(stored["last_update_timestamp"]["N"]) <= horizon, "frozen"
+    if unit == SECONDS:
+        for node in regions.nodes.values():
+            finer = 0
+            for stored in scan_all(node.client("dynamodb"), node.table):
+                # Every stored time reads in seconds: a restamp writes seconds too.
+                version = of_image(stored, SECONDS)
+                assert version is not None, stored
+                finer += bool(version.fraction)
+            # Applications' own stamps, finer than the whole milliseconds a restamp writes,
+            # were replicated as they are.
+            assert finer, f"seed {seed}: every item was restamped"
 
 
 def test_a_seed_replays_exactly():

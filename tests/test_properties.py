@@ -27,14 +27,20 @@ from moto import mock_aws
 from replication import wire
 from replication.signing import BadSignature, SigningKeys
 from replication.versions import (
+    MILLISECONDS,
     REGION_ATTR,
+    SECONDS,
     TIMESTAMP_ATTR,
+    VERSION_UNITS,
     Version,
+    from_wire,
+    of_image,
     older_than_condition,
     replica_older_than_condition,
     trusted,
     unchanged_condition,
 )
+from tests.aws_limits import significant_digits
 
 REGIONS = ["cn-north-1", "ap-southeast-1"]
 AWS_ENV = {
@@ -106,8 +112,14 @@ def conditional_put(client, item: dict[str, Any], condition: dict[str, Any]) -> 
 # 1. The merge rule
 # ---------------------------------------------------------------------------------------
 
-# Few timestamps and two regions, so equal timestamps and equal Versions happen often.
-versions_st = st.builds(Version, st.integers(0, 4), st.sampled_from(REGIONS))
+# Few timestamps, fractions (seconds stamps) and two regions, so equal timestamps and equal
+# Versions happen often.
+versions_st = st.builds(
+    Version,
+    st.integers(0, 4),
+    st.sampled_from(REGIONS),
+    st.sampled_from([0, Decimal("0.25"), Decimal("0.5")]),
+)
 payloads = st.dictionaries(st.sampled_from("abc"), st.integers(0, 2), max_size=2)
 states = st.tuples(versions_st, payloads)
 
@@ -164,82 +176,183 @@ def test_bumped_version_is_always_newer(version, now, region):
     assert version.bumped(now, region) > version
 
 
+# -- the stored unit: whole milliseconds, or seconds with any fraction ----------------------
+
+# A time as applications stamp it in seconds: up to 11 whole digits and a fraction that keeps
+# the number within DynamoDB's 38 significant digits, or the original sample's
+# Decimal(time.time()), the exact value of a binary float.
+stamped_seconds = st.one_of(
+    st.builds(
+        lambda whole, digits: Decimal(f"{whole}.{digits}" if digits else str(whole)),
+        st.integers(0, 10**11 - 1),
+        st.text("0123456789", max_size=27),
+    ),
+    # Exact binary fractions of small numbers run past 38 digits: DynamoDB (and boto3's
+    # serializer) refuse those, so no stored stamp is one.
+    st.floats(0, 4e9, allow_nan=False).map(Decimal),
+).filter(lambda seconds: significant_digits(str(seconds)) <= 38)
+
+
+@PURE_SETTINGS
+@given(stamped_seconds, st.sampled_from(REGIONS))
+def test_a_seconds_stamp_reads_exactly_and_writes_back_equal(seconds, region):
+    version = of_image({TIMESTAMP_ATTR: {"N": str(seconds)}, REGION_ATTR: {"S": region}}, SECONDS)
+    assert version is not None and 0 <= version.fraction < 1
+    assert Decimal(version.stored(SECONDS)) == seconds  # numerically, as DynamoDB compares
+    assert significant_digits(version.stored(SECONDS)) <= 38
+    assert "E" not in version.stored(SECONDS).upper()
+    assert version.timestamp == int(seconds * 1000 // 1)  # whole milliseconds, floored
+
+
+@PURE_SETTINGS
+@given(stamped_seconds, stamped_seconds, st.sampled_from(REGIONS), st.sampled_from(REGIONS))
+def test_versions_order_as_the_stored_seconds_do(a, b, region_a, region_b):
+    # The merge rule in Python and DynamoDB's comparison of the stored numbers agree.
+    va = of_image({TIMESTAMP_ATTR: {"N": str(a)}, REGION_ATTR: {"S": region_a}}, SECONDS)
+    vb = of_image({TIMESTAMP_ATTR: {"N": str(b)}, REGION_ATTR: {"S": region_b}}, SECONDS)
+    assert (va < vb) == ((a, region_a) < (b, region_b))
+    assert (va == vb) == ((a, region_a) == (b, region_b))
+
+
+@PURE_SETTINGS
+@given(st.integers(0, 10**14), st.sampled_from(REGIONS), st.sampled_from(VERSION_UNITS))
+def test_whole_milliseconds_round_trip_in_either_unit(ms, region, unit):
+    version = Version(ms, region)
+    assert of_image(version.to_typed(unit), unit) == version
+    # A stamp made here (a restamp, a delete) is never finer than a millisecond.
+    assert of_image(version.bumped(ms, region).to_typed(unit), unit).fraction == 0
+
+
+@PURE_SETTINGS
+@given(stamped_seconds.filter(lambda s: s != s.to_integral_value()))
+def test_milliseconds_refuse_a_fraction_and_seconds_accept_it(seconds):
+    # A fractional time in a milliseconds deployment is not a version (the sender stamps
+    # such an item afresh); the same number is a fine version in seconds.
+    image = {TIMESTAMP_ATTR: {"N": str(seconds)}, REGION_ATTR: {"S": REGIONS[0]}}
+    assert of_image(image, MILLISECONDS) is None
+    assert of_image(image, SECONDS) is not None
+
+
+@pytest.mark.parametrize("raw", ["-1", "NaN", "Infinity", "1e40", "abc", "", "0x10"])
+@pytest.mark.parametrize("unit", VERSION_UNITS)
+def test_no_unit_reads_a_number_no_clock_gives(raw, unit):
+    assert of_image({TIMESTAMP_ATTR: {"N": raw}, REGION_ATTR: {"S": REGIONS[0]}}, unit) is None
+
+
+@PURE_SETTINGS
+@given(stamped_seconds, st.sampled_from(REGIONS))
+def test_a_fine_version_crosses_the_wire_exactly(seconds, region):
+    version = of_image({TIMESTAMP_ATTR: {"N": str(seconds)}, REGION_ATTR: {"S": region}}, SECONDS)
+    assert from_wire(json.loads(json.dumps(version.to_wire()))) == version
+
+
+@pytest.mark.parametrize(
+    "fraction", ["0", "0.0", "1.5", "0.5e1", ".5", "0.", 0.5, "-0.5", "0." + "1" * 41]
+)
+def test_a_wire_fraction_must_be_a_decimal_string_between_0_and_1(fraction):
+    with pytest.raises(ValueError, match="fraction"):
+        from_wire({"timestamp": 1, "region": REGIONS[0], "fraction": fraction})
+
+
 # -- the condition expressions implement the rule ------------------------------------------
 
 UNSTAMPED = "unstamped"  # an item that exists but carries no version attributes
 stored_states = st.one_of(st.none(), st.just(UNSTAMPED), versions_st)
+# Each condition is checked with the stored times in either unit (VERSION_UNIT).
+UNITS = pytest.mark.parametrize("unit", VERSION_UNITS)
 
 
-def store(client, key: dict[str, str], stored) -> None:
+def in_unit(version, unit: str):
+    """`version` as a deployment in `unit` can hold it: whole milliseconds can't carry a
+    fraction of one."""
+    if version in (None, UNSTAMPED) or unit == SECONDS:
+        return version
+    return Version(version.timestamp, version.region)
+
+
+def typed(version: Version, unit: str) -> dict[str, Any]:
+    attrs = version.to_typed(unit)
+    # DynamoDB refuses numbers of more than 38 significant digits; moto doesn't check.
+    assert significant_digits(attrs[TIMESTAMP_ATTR]["N"]) <= 38, attrs
+    return attrs
+
+
+def store(client, key: dict[str, str], stored, unit: str = MILLISECONDS) -> None:
     if stored is None:
         return
     item = {"id": key, "payload": {"S": "stored"}}
     if stored != UNSTAMPED:
-        item.update(stored.to_typed())
+        item.update(typed(stored, unit))
     client.put_item(TableName=TABLE, Item=item)
 
 
+@UNITS
 @DB_SETTINGS
 @given(stored=stored_states, incoming=versions_st)
-def test_older_than_condition_is_the_merge_rule(ddb, stored, incoming):
+def test_older_than_condition_is_the_merge_rule(ddb, unit, stored, incoming):
+    stored, incoming = in_unit(stored, unit), in_unit(incoming, unit)
     key = fresh_id()
-    store(ddb, key, stored)
-    item = {"id": key, "payload": {"S": "incoming"}, **incoming.to_typed()}
-    applied = conditional_put(ddb, item, older_than_condition(incoming))
+    store(ddb, key, stored, unit)
+    item = {"id": key, "payload": {"S": "incoming"}, **typed(incoming, unit)}
+    applied = conditional_put(ddb, item, older_than_condition(incoming, unit=unit))
     # Missing and never-stamped items count as older than any real write.
     expected = stored is None or stored == UNSTAMPED or stored < incoming
     assert applied == expected, f"stored={stored} incoming={incoming}"
 
 
+@UNITS
 @DB_SETTINGS
 @given(stored=stored_states, incoming=versions_st, horizon=st.integers(0, 4))
-def test_a_stored_version_beyond_the_horizon_counts_as_oldest(ddb, stored, incoming, horizon):
+def test_a_stored_version_beyond_the_horizon_counts_as_oldest(ddb, unit, stored, incoming, horizon):
     """With a horizon (the replicator's clock plus the allowed skew), the condition is the
     merge rule over trusted versions: one stamped beyond the horizon loses to any incoming
     change (incoming versions beyond it are refused before any write)."""
-    if incoming.timestamp > horizon:
+    stored, incoming = in_unit(stored, unit), in_unit(incoming, unit)
+    if incoming.beyond(horizon):
         return
     key = fresh_id()
-    store(ddb, key, stored)
-    item = {"id": key, "payload": {"S": "incoming"}, **incoming.to_typed()}
-    applied = conditional_put(ddb, item, older_than_condition(incoming, horizon))
+    store(ddb, key, stored, unit)
+    item = {"id": key, "payload": {"S": "incoming"}, **typed(incoming, unit)}
+    applied = conditional_put(ddb, item, older_than_condition(incoming, horizon, unit))
     held = None if stored in (None, UNSTAMPED) else stored
     assert applied == (trusted(held, horizon) < incoming), f"stored={stored} in={incoming}"
 
 
+@UNITS
 @DB_SETTINGS
 @given(
     drawn=st.lists(st.tuples(versions_st, st.text(max_size=3)), min_size=1, max_size=5),
     data=st.data(),
 )
-def test_two_copies_converge_through_the_condition(ddb, drawn, data):
+def test_two_copies_converge_through_the_condition(ddb, unit, drawn, data):
     # Two copies of one item receive the same changes in different orders, each applied
     # with older_than_condition: both end with the newest. Versions are distinct, as the
     # system guarantees (a region restamps rather than reuse a version).
-    changes = list(dict(drawn).items())
+    changes = list(dict((in_unit(v, unit), p) for v, p in drawn).items())
     orders = [changes, data.draw(st.permutations(changes))]
     keys = [fresh_id(), fresh_id()]
     for key, order in zip(keys, orders, strict=True):
         for version, payload in order:
-            item = {"id": key, "payload": {"S": payload}, **version.to_typed()}
-            conditional_put(ddb, item, older_than_condition(version))
+            item = {"id": key, "payload": {"S": payload}, **typed(version, unit)}
+            conditional_put(ddb, item, older_than_condition(version, unit=unit))
     finals = [ddb.get_item(TableName=TABLE, Key={"id": key})["Item"] for key in keys]
     newest_version, newest_payload = max(changes)
     for final in finals:
         assert final["payload"] == {"S": newest_payload}
-        assert {k: final[k] for k in (TIMESTAMP_ATTR, REGION_ATTR)} == newest_version.to_typed()
+        stored = of_image(final, unit)
+        assert stored == newest_version, (stored, newest_version)
 
 
+@UNITS
 @DB_SETTINGS
 @given(stored=stored_states, incoming=versions_st, local=st.sampled_from(REGIONS))
 def test_replica_older_than_condition_only_matches_older_replica_writes(
-    ddb, stored, incoming, local
+    ddb, unit, stored, incoming, local
 ):
+    stored, incoming = in_unit(stored, unit), in_unit(incoming, unit)
     key = fresh_id()
-    store(ddb, key, stored)
-    applied = conditional_put(
-        ddb, {"id": key}, replica_older_than_condition(incoming, local_region=local)
-    )
+    store(ddb, key, stored, unit)
+    applied = conditional_put(ddb, {"id": key}, replica_older_than_condition(incoming, local, unit))
     # Only an item the replicator wrote (stamped by the other region) and older than
     # `incoming` may be touched; never a missing item, nor a local or unstamped write.
     expected = (

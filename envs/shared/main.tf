@@ -46,6 +46,7 @@ module "node" {
   signing_keys_parameter   = coalesce(var.signing_keys_parameter, local.defaults.signing_keys_parameter)
   max_clock_skew_seconds   = var.max_clock_skew_seconds
   accept_unsigned_changes  = var.accept_unsigned_changes
+  version_unit             = var.version_unit
   signing_keys_ttl_seconds = var.signing_keys_ttl_seconds
 
   replication_stream_name            = local.names.replication_stream

@@ -109,6 +109,12 @@ variable "max_clock_skew_seconds" {
   default     = null
 }
 
+variable "version_unit" {
+  description = "The unit applications stamp last_update_timestamp in: \"milliseconds\" or \"seconds\" (the original sample's fractional epoch seconds). Set the same in both regions, before the first write. Null: the module's milliseconds."
+  type        = string
+  default     = null
+}
+
 variable "accept_unsigned_changes" {
   description = "Let the replicator apply unsigned changes: only during a rolling upgrade from a release whose senders did not sign. Turn it off once both regions are upgraded."
   type        = bool

@@ -103,6 +103,7 @@ class Replicator(ReplicationFunction):
         versions (a backfill's may be years old) would read as lag."""
         super().__init__(settings, **shared)
         self.settings = settings
+        self.unit = settings.version_unit  # of the stored versions in this region's tables
         # A change must arrive while the deletes it could miss are still on record.
         self.max_change_age_ms = max(0, settings.tombstone_ttl_seconds - 3600) * 1000
         self.stats = (
@@ -223,10 +224,16 @@ class Replicator(ReplicationFunction):
                 f"kept ({self.settings.tombstone_ttl_seconds // 86400} days): settle its item "
                 "with ops.py verify --repair"
             )
-        if change.op == wire.PUT and versions.of_image(change.item) != change.version:
+        if change.op == wire.PUT and versions.of_image(change.item, self.unit) != change.version:
             return "version", (
                 f"version {tuple(change.version)} disagrees with the item's own version "
-                f"attributes {versions.of_image(change.item)}"
+                f"attributes {versions.of_image(change.item, self.unit)} (read in {self.unit})"
+            )
+        if change.op != wire.PUT and change.version.fraction:
+            # A delete's version is the sender's, in whole milliseconds, as tombstones keep it.
+            return (
+                "version",
+                f"version {tuple(change.version)} of a {change.op} is not whole milliseconds",
             )
         ahead_ms = change.version.timestamp - self.clock()
         if ahead_ms > self.max_skew_ms:
@@ -259,12 +266,12 @@ class Replicator(ReplicationFunction):
                 Item=wire.item_to_client(change.item),
                 ReturnValues="ALL_OLD",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **versions.older_than_condition(change.version, self._horizon()),
+                **versions.older_than_condition(change.version, self._horizon(), self.unit),
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            if versions.of_image(exc.response.get("Item")) == change.version:
+            if versions.of_image(exc.response.get("Item"), self.unit) == change.version:
                 # A replay of a put that landed before: it may not have been checked yet.
                 self._wrote(batch, raw, table, change, created=True)
             return "stale"
@@ -288,7 +295,7 @@ class Replicator(ReplicationFunction):
             self.clients("dynamodb").delete_item(
                 TableName=table,
                 Key=wire.item_to_client(change.keys),
-                **versions.older_than_condition(change.version, self._horizon()),
+                **versions.older_than_condition(change.version, self._horizon(), self.unit),
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
@@ -357,7 +364,8 @@ class Replicator(ReplicationFunction):
                     TableName=written.table,
                     Key=wire.item_to_client(written.change.keys),
                     **versions.unchanged_condition(
-                        written.change.version.to_typed(), next(iter(written.change.keys))
+                        written.change.version.to_typed(self.unit),
+                        next(iter(written.change.keys)),
                     ),
                 )
             except ClientError as exc:

@@ -110,6 +110,7 @@ class Sender(ReplicationFunction):
     def __init__(self, settings: SenderSettings, **shared: Any):
         super().__init__(settings, **shared)
         self.settings = settings
+        self.unit = settings.version_unit  # of the stored versions in this region's tables
         self.peer = PeerStream(
             settings,
             PeerCredentials(
@@ -236,15 +237,15 @@ class Sender(ReplicationFunction):
             return "unchanged"
         if self._is_echo(raw, batch.horizon_ms):
             return "echo"
-        new_version = versions.of_image(new)
+        new_version = versions.of_image(new, self.unit)
         # A local write must be newer than the item's old version and its tombstone: a write
         # on an item that a replicated put brought back while its delete was being recorded
         # would otherwise lose to that delete in the peer region only.
         floor = max(
-            batch.trusted(versions.of_image(old)),
+            batch.trusted(versions.of_image(old, self.unit)),
             batch.trusted(batch.tombstones.get(wire.key_id(table, keys))),
         )
-        if new_version is not None and new_version.timestamp > batch.horizon_ms:
+        if new_version is not None and new_version.beyond(batch.horizon_ms):
             batch.count("future_clamped")
             self.logger.warning(
                 "a write was stamped ahead of this clock by more than the allowed skew; "
@@ -278,7 +279,9 @@ class Sender(ReplicationFunction):
         self.clients("dynamodb").update_item(
             TableName=table,
             Key=wire.item_to_client(keys),
-            **versions.restamp_update(wire.item_to_client(image), next(iter(keys)), fresh),
+            **versions.restamp_update(
+                wire.item_to_client(image), next(iter(keys)), fresh, self.unit
+            ),
         )
 
     def _settle_above(self, batch, raw, table, keys, image, fresh: Version, attempts=3) -> str:
@@ -296,8 +299,8 @@ class Sender(ReplicationFunction):
             ).get("Item")
             try:
                 if current is not None:
-                    held = versions.of_image(current)
-                    if held is not None and held.timestamp > batch.horizon_ms:
+                    held = versions.of_image(current, self.unit)
+                    if held is not None and held.beyond(batch.horizon_ms):
                         held = None  # a clock gone wrong: lift it like an unstamped write
                     if held is not None and held >= fresh:
                         return "superseded"
@@ -306,19 +309,19 @@ class Sender(ReplicationFunction):
                         return "restamped"
                     ddb.put_item(
                         TableName=table,
-                        Item={**wire.item_to_client(image), **fresh.to_typed()},
+                        Item={**wire.item_to_client(image), **fresh.to_typed(self.unit)},
                         **versions.unchanged_condition(current, next(iter(keys))),
                     )
                     return self._reinstated(table, keys, held, fresh)
                 tombstone = self._tombstone_versions([kid]).get(kid)
-                if tombstone is not None and tombstone.timestamp > batch.horizon_ms:
+                if tombstone is not None and tombstone.beyond(batch.horizon_ms):
                     tombstone = None
                 if tombstone is not None and tombstone >= fresh:
                     return "superseded"
                 if tombstone is not None and tombstone.region != self.settings.region:
                     ddb.put_item(
                         TableName=table,
-                        Item={**wire.item_to_client(image), **fresh.to_typed()},
+                        Item={**wire.item_to_client(image), **fresh.to_typed(self.unit)},
                         ConditionExpression="attribute_not_exists(#vkey)",
                         ExpressionAttributeNames={"#vkey": next(iter(keys))},
                     )
@@ -348,7 +351,7 @@ class Sender(ReplicationFunction):
     def _handle_remove(self, batch, raw, table, keys, created) -> str:
         if streams.is_ttl_delete(raw) and self.settings.ttl_deletes == "skip":
             return "ttl_skipped"
-        old_version = batch.trusted(versions.of_image(raw["dynamodb"].get("OldImage")))
+        old_version = batch.trusted(versions.of_image(raw["dynamodb"].get("OldImage"), self.unit))
         # Derived from the record alone, so a redelivered delete gets the same version.
         version = Version(max(created, old_version.timestamp + 1), self.settings.region)
         kid = wire.key_id(table, keys)
@@ -383,7 +386,7 @@ class Sender(ReplicationFunction):
             self.clients("dynamodb").delete_item(
                 TableName=table,
                 Key=wire.item_to_client(keys),
-                **versions.replica_older_than_condition(version, self.settings.region),
+                **versions.replica_older_than_condition(version, self.settings.region, self.unit),
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
@@ -462,14 +465,16 @@ class Sender(ReplicationFunction):
         (the replicator never writes otherwise; an application write that kept the peer's
         version did not move it, and is stamped as a local change). An old version beyond the
         horizon counts as none: the replicator overwrites such a version."""
-        new_version = versions.of_image(raw["dynamodb"].get("NewImage"))
+        new_version = versions.of_image(raw["dynamodb"].get("NewImage"), self.unit)
         # Only the peer's replicator writes here under another region's name: a write stamped
         # with any third region is an application's, shipped (after stamping) like any other.
         if new_version is None or new_version.region != self.settings.peer_region:
             return False
-        if new_version.timestamp > horizon_ms:
+        if new_version.beyond(horizon_ms):
             return False
-        old = versions.trusted(versions.of_image(raw["dynamodb"].get("OldImage")), horizon_ms)
+        old = versions.trusted(
+            versions.of_image(raw["dynamodb"].get("OldImage"), self.unit), horizon_ms
+        )
         return new_version > old
 
     def _tombstone_keys(self, records: list[dict[str, Any]], horizon_ms: int) -> list[str]:

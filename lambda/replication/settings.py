@@ -7,6 +7,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from replication.versions import MILLISECONDS, VERSION_UNITS
+
 TTL_DELETE_POLICIES = ("replicate", "skip")
 # The same name in both regions; defaults.json's signing_keys_parameter.
 DEFAULT_SIGNING_KEYS_PARAMETER = "/DDBReplication/SigningKeys"
@@ -76,6 +78,7 @@ class SenderSettings:
     # A local write stamped further ahead of this function's clock is shipped at a clamped
     # version (the peer would reject it, and it would freeze the item in both regions).
     max_clock_skew_seconds: int = DEFAULT_MAX_CLOCK_SKEW_SECONDS
+    version_unit: str = MILLISECONDS  # of last_update_timestamp (see versions)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> SenderSettings:
@@ -115,6 +118,7 @@ class ReplicatorSettings:
     max_clock_skew_seconds: int = DEFAULT_MAX_CLOCK_SKEW_SECONDS
     # Only while upgrading from a release whose senders did not sign: counted, not rejected.
     accept_unsigned_changes: bool = False
+    version_unit: str = MILLISECONDS  # of last_update_timestamp (see versions)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ReplicatorSettings:
@@ -141,6 +145,8 @@ def _signing_env(e: _Env) -> dict[str, object]:
         "max_clock_skew_seconds": e.integer(
             "MAX_CLOCK_SKEW_SECONDS", DEFAULT_MAX_CLOCK_SKEW_SECONDS
         ),
+        # Both functions of both regions must read the stored times in the same unit.
+        "version_unit": e.choice("VERSION_UNIT", VERSION_UNITS, MILLISECONDS),
     }
 
 

@@ -1,7 +1,8 @@
 """The application-writer contract, as code: stamp every write with a version.
 
-Each write to a replicated table should set `last_update_timestamp` (epoch milliseconds)
-and `last_updater_region` (the region written in). A write that does not is still
+Each write to a replicated table should set `last_update_timestamp` (epoch milliseconds, or
+epoch seconds where the deployment's VERSION_UNIT is `seconds`) and `last_updater_region`
+(the region written in). A write that does not is still
 replicated: the sender stamps it after the fact, one extra write later, and counts it
 as `Restamped`. Until then a concurrent change from the peer region wins over it.
 
@@ -14,27 +15,36 @@ as `Restamped`. Until then a concurrent change from the peer region wins over it
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
-from replication.versions import REGION_ATTR, TIMESTAMP_ATTR, now_ms
+from replication.versions import MILLISECONDS, REGION_ATTR, TIMESTAMP_ATTR, Version, now_ms
 
 # The SET keyword, not a placeholder such as #set or :set.
 _SET = re.compile(r"(?<![#:\w])SET\b", re.IGNORECASE)
 
 
-def version_attributes(region: str, now: int | None = None, typed: bool = False) -> dict[str, Any]:
-    """The two version attributes, as Python values (boto3 resource API) or typed (client)."""
-    timestamp = now_ms() if now is None else now
+def version_attributes(
+    region: str, now: int | None = None, typed: bool = False, unit: str = MILLISECONDS
+) -> dict[str, Any]:
+    """The two version attributes, as Python values (boto3 resource API) or typed (client),
+    the time (`now`, epoch milliseconds) stored in `unit`."""
+    version = Version(now_ms() if now is None else now, region)
     if typed:
-        return {TIMESTAMP_ATTR: {"N": str(timestamp)}, REGION_ATTR: {"S": region}}
+        return version.to_typed(unit)
+    timestamp = version.timestamp if unit == MILLISECONDS else Decimal(version.stored(unit))
     return {TIMESTAMP_ATTR: timestamp, REGION_ATTR: region}
 
 
 def stamp(
-    item: dict[str, Any], region: str, now: int | None = None, typed: bool = False
+    item: dict[str, Any],
+    region: str,
+    now: int | None = None,
+    typed: bool = False,
+    unit: str = MILLISECONDS,
 ) -> dict[str, Any]:
     """A copy of `item` carrying a fresh version, for put_item."""
-    return {**item, **version_attributes(region, now, typed)}
+    return {**item, **version_attributes(region, now, typed, unit)}
 
 
 def stamped_update(
@@ -44,6 +54,7 @@ def stamped_update(
     values: dict[str, Any] | None = None,
     now: int | None = None,
     typed: bool = True,
+    unit: str = MILLISECONDS,
 ) -> dict[str, Any]:
     """update_item keyword arguments with the version attributes added to the SET clause."""
     stamp_clause = "#_repl_ts = :_repl_ts, #_repl_region = :_repl_region"
@@ -51,7 +62,7 @@ def stamped_update(
         expression = _SET.sub(f"SET {stamp_clause},", update_expression, count=1)
     else:
         expression = f"SET {stamp_clause} {update_expression}".strip()
-    version = version_attributes(region, now, typed)
+    version = version_attributes(region, now, typed, unit)
     return {
         "UpdateExpression": expression,
         "ExpressionAttributeNames": {

@@ -1,37 +1,82 @@
 """Item versions and the last-writer-wins rule both regions apply.
 
-A version is the pair (last_update_timestamp, last_updater_region): epoch milliseconds,
-then the region name as a tie-break, so two regions that write the same key in the same
-millisecond still pick the same winner. Every write the system applies is conditioned on
-the incoming version being strictly newer than the stored one, which makes replays and
-duplicates harmless.
+A version is the pair (last_update_timestamp, last_updater_region): a time, then the region
+name as a tie-break, so two regions that write the same key at the same instant still pick
+the same winner. Every write the system applies is conditioned on the incoming version being
+strictly newer than the stored one, which makes replays and duplicates harmless.
+
+The time is stored in one unit for the whole deployment (VERSION_UNIT): whole epoch
+milliseconds (this project's), or epoch seconds, fractions allowed (the original sample's
+applications stamp `Decimal(time.time())`). Inside the engine a version is always milliseconds:
+`timestamp` the whole milliseconds, and, for a seconds stamp finer than that, `fraction` the
+rest of a millisecond, kept exactly so that versions order here as DynamoDB orders the stored
+numbers.
 """
 
 from __future__ import annotations
 
+import re
 import time
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 TIMESTAMP_ATTR = "last_update_timestamp"
 REGION_ATTR = "last_updater_region"
+MILLISECONDS, SECONDS = "milliseconds", "seconds"
+VERSION_UNITS = (MILLISECONDS, SECONDS)
+_FRACTION = re.compile(r"0\.[0-9]{1,40}")
+# Exact arithmetic on any number DynamoDB can store (38 significant digits), scaled.
+_EXACT = Context(prec=100)
 
 
 class Version(NamedTuple):
-    """Orders as a tuple: timestamp first, region name second."""
+    """Orders by time (milliseconds, then any fraction of one), then region name."""
 
-    timestamp: int
+    timestamp: int  # epoch milliseconds, whole
     region: str
+    fraction: Decimal | int = 0  # the rest of a millisecond, in [0, 1): seconds stamps only
+
+    def _order(self) -> tuple[int, Decimal | int, str]:
+        return (self.timestamp, self.fraction, self.region)
+
+    def __lt__(self, other: object) -> bool:
+        return self._order() < other._order()  # type: ignore[attr-defined]
+
+    def __le__(self, other: object) -> bool:
+        return self._order() <= other._order()  # type: ignore[attr-defined]
+
+    def __gt__(self, other: object) -> bool:
+        return self._order() > other._order()  # type: ignore[attr-defined]
+
+    def __ge__(self, other: object) -> bool:
+        return self._order() >= other._order()  # type: ignore[attr-defined]
+
+    def beyond(self, horizon_ms: int) -> bool:
+        """Later than `horizon_ms`, by as little as a fraction of a millisecond (as a
+        condition comparing the stored numbers finds it)."""
+        return (self.timestamp, self.fraction) > (horizon_ms, 0)
 
     def bumped(self, now_ms: int, region: str) -> Version:
         """A version for `region` newer than this one, at `now_ms` unless the clock lags."""
         return Version(max(now_ms, self.timestamp + 1), region)
 
-    def to_typed(self) -> dict[str, dict[str, str]]:
-        return {TIMESTAMP_ATTR: {"N": str(self.timestamp)}, REGION_ATTR: {"S": self.region}}
+    def stored(self, unit: str = MILLISECONDS) -> str:
+        """The timestamp as the number stored in `unit`: exact, never in exponent form."""
+        if unit == MILLISECONDS and not self.fraction:
+            return str(self.timestamp)
+        exact = _EXACT.add(Decimal(self.timestamp), Decimal(self.fraction))
+        if unit == SECONDS:
+            exact = _EXACT.scaleb(exact, -3)
+        return format(exact, "f")
+
+    def to_typed(self, unit: str = MILLISECONDS) -> dict[str, dict[str, str]]:
+        return {TIMESTAMP_ATTR: {"N": self.stored(unit)}, REGION_ATTR: {"S": self.region}}
 
     def to_wire(self) -> dict[str, Any]:
-        return {"timestamp": self.timestamp, "region": self.region}
+        wire: dict[str, Any] = {"timestamp": self.timestamp, "region": self.region}
+        if self.fraction:
+            wire["fraction"] = format(self.fraction, "f")
+        return wire
 
 
 # What an item that was never stamped counts as: older than any real write.
@@ -48,18 +93,30 @@ MAX_TIMESTAMP_DIGITS = 40
 
 def parse_timestamp(raw: Any) -> int | None:
     """Epoch milliseconds from a DynamoDB number string; None unless a whole number >= 0."""
+    parsed = parse_stored(raw, MILLISECONDS)
+    return None if parsed is None or parsed[1] else parsed[0]
+
+
+def parse_stored(raw: Any, unit: str = MILLISECONDS) -> tuple[int, Decimal | int] | None:
+    """(whole milliseconds, fraction of one) from a stored number in `unit`; None unless it is
+    a number >= 0 that the unit allows (milliseconds: whole ones only)."""
     try:
         value = Decimal(raw)
     except (InvalidOperation, TypeError, ValueError):
         return None
     if not value.is_finite() or value < 0 or value.adjusted() >= MAX_TIMESTAMP_DIGITS:
         return None
-    if value != value.to_integral_value():
+    if unit == SECONDS:
+        value = _EXACT.scaleb(value, 3)
+    whole = value.to_integral_value(rounding="ROUND_FLOOR")
+    if whole == value:
+        return int(whole), 0
+    if unit == MILLISECONDS:
         return None
-    return int(value)
+    return int(whole), _EXACT.subtract(value, whole)
 
 
-def of_image(image: dict[str, Any] | None) -> Version | None:
+def of_image(image: dict[str, Any] | None, unit: str = MILLISECONDS) -> Version | None:
     """The version a typed item image carries, or None when it is not properly stamped."""
     if not image:
         return None
@@ -67,14 +124,15 @@ def of_image(image: dict[str, Any] | None) -> Version | None:
     region = image.get(REGION_ATTR, {})
     if "N" not in ts or "S" not in region:
         return None
-    timestamp = parse_timestamp(ts["N"])
-    if timestamp is None or not region["S"]:
+    parsed = parse_stored(ts["N"], unit)
+    if parsed is None or not region["S"]:
         return None
-    return Version(timestamp, region["S"])
+    return Version(parsed[0], region["S"], parsed[1])
 
 
 def from_wire(raw: Any) -> Version:
-    """Parse a wire version; raises ValueError on anything but {timestamp: int, region: str}."""
+    """Parse a wire version; raises ValueError on anything but {timestamp: int, region: str}
+    and, for a seconds stamp finer than a millisecond, fraction: "0.<digits>"."""
     if not isinstance(raw, dict):
         raise ValueError("version must be an object")
     timestamp, region = raw.get("timestamp"), raw.get("region")
@@ -82,19 +140,29 @@ def from_wire(raw: Any) -> Version:
         raise ValueError("version.timestamp must be a whole number of milliseconds")
     if not isinstance(region, str) or not region:
         raise ValueError("version.region must be a non-empty string")
-    return Version(timestamp, region)
+    if "fraction" not in raw:
+        return Version(timestamp, region)
+    fraction = raw["fraction"]
+    if not isinstance(fraction, str) or not _FRACTION.fullmatch(fraction):
+        raise ValueError("version.fraction must be a decimal string between 0 and 1")
+    value = Decimal(fraction)
+    if not value:
+        raise ValueError("version.fraction must be a decimal string between 0 and 1")
+    return Version(timestamp, region, value)
 
 
 def trusted(version: Version | None, horizon_ms: int) -> Version:
     """`version`, unless it is missing or further ahead than `horizon_ms` (this function's
     clock plus the allowed skew): such a version was stamped by a clock gone wrong, and counts
     as older than any real one, so it can't freeze the item it is on."""
-    if version is None or version.timestamp > horizon_ms:
+    if version is None or version.beyond(horizon_ms):
         return UNVERSIONED
     return version
 
 
-def older_than_condition(version: Version, horizon_ms: int | None = None) -> dict[str, Any]:
+def older_than_condition(
+    version: Version, horizon_ms: int | None = None, unit: str = MILLISECONDS
+) -> dict[str, Any]:
     """ConditionExpression parameters that hold when the stored item is older than `version`.
 
     True for a missing item and for an item that was never stamped, so an incoming
@@ -105,10 +173,10 @@ def older_than_condition(version: Version, horizon_ms: int | None = None) -> dic
         "attribute_not_exists(#vts) OR #vts < :vts"
         " OR (#vts = :vts AND (attribute_not_exists(#vreg) OR #vreg < :vreg))"
     )
-    values = {":vts": {"N": str(version.timestamp)}, ":vreg": {"S": version.region}}
+    values = {":vts": {"N": version.stored(unit)}, ":vreg": {"S": version.region}}
     if horizon_ms is not None:
         condition += " OR #vts > :vhorizon"
-        values[":vhorizon"] = {"N": str(horizon_ms)}
+        values[":vhorizon"] = {"N": Version(horizon_ms, "").stored(unit)}
     return {
         "ConditionExpression": condition,
         "ExpressionAttributeNames": {"#vts": TIMESTAMP_ATTR, "#vreg": REGION_ATTR},
@@ -116,7 +184,9 @@ def older_than_condition(version: Version, horizon_ms: int | None = None) -> dic
     }
 
 
-def replica_older_than_condition(version: Version, local_region: str) -> dict[str, Any]:
+def replica_older_than_condition(
+    version: Version, local_region: str, unit: str = MILLISECONDS
+) -> dict[str, Any]:
     """Like older_than_condition, but only for an item the replicator wrote: stamped by
     another region. Never matches a local application write, stamped or not."""
     return {
@@ -126,7 +196,7 @@ def replica_older_than_condition(version: Version, local_region: str) -> dict[st
         ),
         "ExpressionAttributeNames": {"#vts": TIMESTAMP_ATTR, "#vreg": REGION_ATTR},
         "ExpressionAttributeValues": {
-            ":vts": {"N": str(version.timestamp)},
+            ":vts": {"N": version.stored(unit)},
             ":vreg": {"S": version.region},
             ":vlocal": {"S": local_region},
         },
@@ -155,14 +225,16 @@ def unchanged_condition(image: dict[str, Any], key_attribute: str) -> dict[str, 
     return params
 
 
-def restamp_update(image: dict[str, Any], key_attribute: str, fresh: Version) -> dict[str, Any]:
+def restamp_update(
+    image: dict[str, Any], key_attribute: str, fresh: Version, unit: str = MILLISECONDS
+) -> dict[str, Any]:
     """update_item parameters that set the item's version to `fresh`, provided it still exists
     and carries the version attributes `image` has (see unchanged_condition)."""
     params = unchanged_condition(image, key_attribute)
     params["UpdateExpression"] = "SET #vts = :nts, #vreg = :nreg"
     params["ExpressionAttributeValues"] = {
         **params.get("ExpressionAttributeValues", {}),
-        ":nts": {"N": str(fresh.timestamp)},
+        ":nts": {"N": fresh.stored(unit)},
         ":nreg": {"S": fresh.region},
     }
     return params

@@ -34,6 +34,7 @@ locals {
         TTL_DELETES             = var.ttl_deletes
         SIGNING_KEYS_PARAMETER  = var.signing_keys_parameter
         MAX_CLOCK_SKEW_SECONDS  = tostring(var.max_clock_skew_seconds)
+        VERSION_UNIT            = var.version_unit
       },
       var.peer_endpoint_url == null ? {} : { PEER_ENDPOINT_URL = var.peer_endpoint_url },
       var.peer_proxy_url == null ? {} : { PEER_PROXY_URL = var.peer_proxy_url },
@@ -50,6 +51,7 @@ locals {
         SIGNING_KEYS_PARAMETER  = var.signing_keys_parameter
         MAX_CLOCK_SKEW_SECONDS  = tostring(var.max_clock_skew_seconds)
         ACCEPT_UNSIGNED_CHANGES = tostring(var.accept_unsigned_changes)
+        VERSION_UNIT            = var.version_unit
       },
       local.tuned.replicator,
     )

@@ -160,6 +160,17 @@ variable "max_clock_skew_seconds" {
   }
 }
 
+variable "version_unit" {
+  description = "The unit applications stamp last_update_timestamp in, the same in both regions: milliseconds (whole epoch milliseconds, this project's writer contract) or seconds (epoch seconds, fractions allowed: the original sample's Decimal(time.time())). Choose it once, before the first write: the stored versions of both regions' tables and tombstones are compared in it."
+  type        = string
+  default     = "milliseconds"
+  nullable    = false
+  validation {
+    condition     = contains(["milliseconds", "seconds"], var.version_unit)
+    error_message = "version_unit must be \"milliseconds\" or \"seconds\"."
+  }
+}
+
 variable "accept_unsigned_changes" {
   description = "Let the replicator apply changes that carry no signature (counted, not rejected). Only for a rolling upgrade from a release whose senders did not sign; turn it off once both regions run this release."
   type        = bool

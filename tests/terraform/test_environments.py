@@ -288,6 +288,7 @@ def test_the_settings_scenario_sets_every_variable():
         ("memory_size=64", "memory_size must be a whole number of MB from 128 to 10240"),
         ("log_retention_days=10", "log_retention_days must be one of CloudWatch Logs'"),
         ("ttl_deletes=drop", 'ttl_deletes must be "replicate" or "skip"'),
+        ('version_unit="ms"', 'version_unit must be "milliseconds" or "seconds"'),
         ("sender_mapping={batch_size=0}", "sender_mapping.batch_size must be a whole number"),
         (
             'replicator_mapping={starting_position="AT_TIMESTAMP"}',
@@ -344,6 +345,7 @@ def test_functions_get_the_environment_their_settings_read(applied, name):
         "TTL_DELETES",
         "SIGNING_KEYS_PARAMETER",
         "MAX_CLOCK_SKEW_SECONDS",
+        "VERSION_UNIT",
     }
     assert sender_env["variables"]["PEER_REGION"] == names["peer_region"]
     assert sender_env["variables"]["PEER_STREAM_NAME"] == names["peer_replication_stream"]
@@ -360,12 +362,14 @@ def test_functions_get_the_environment_their_settings_read(applied, name):
         "SIGNING_KEYS_PARAMETER",
         "MAX_CLOCK_SKEW_SECONDS",
         "ACCEPT_UNSIGNED_CHANGES",
+        "VERSION_UNIT",
     }
     # The replicator accepts changes from the peer only; both sign and verify with one ring.
     assert replicator_env["variables"]["PEER_REGION"] == names["peer_region"]
     for variables in (sender_env["variables"], replicator_env["variables"]):
         assert variables["SIGNING_KEYS_PARAMETER"] == defaults["signing_keys_parameter"]
         assert variables["MAX_CLOCK_SKEW_SECONDS"] == "300"
+        assert variables["VERSION_UNIT"] == "milliseconds"
     assert replicator_env["variables"]["ACCEPT_UNSIGNED_CHANGES"] == "false"
     assert sender["tracing_config"] == [{"mode": "PassThrough"}]
     assert sender.get("vpc_config") in (None, [])

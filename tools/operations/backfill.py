@@ -289,8 +289,9 @@ class Backfill:
         """Stamp what has no version, then apply the page at the peer: the counts, and why
         the page failed if it did."""
         counts = Counts(scanned=len(items))
-        unversioned = [item for item in items if versions.of_image(item) is None]
-        ready = [item for item in items if versions.of_image(item) is not None]
+        unit = self.source.version_unit
+        unversioned = [item for item in items if versions.of_image(item, unit) is None]
+        ready = [item for item in items if versions.of_image(item, unit) is not None]
         if self.dry_run:
             counts.stamped = len(unversioned)
             counts.copied = len(items)  # would be, unless the peer has them as new
@@ -304,7 +305,9 @@ class Backfill:
                 problems.append(problem)
             if item is not None:
                 ready.append(item)
-        changes = [put_change(self.source.region, self.table, item, self.keys) for item in ready]
+        changes = [
+            put_change(self.source.region, self.table, item, self.keys, unit) for item in ready
+        ]
         applied = self._apply(replicator, changes)
         counts.copied, counts.stale = applied.copied, applied.stale
         counts.failed += applied.failed
@@ -330,7 +333,7 @@ class Backfill:
                     TableName=self.table,
                     Key=key,
                     ReturnValues="ALL_NEW",
-                    **versions.restamp_update(item, self.keys[0], fresh),
+                    **versions.restamp_update(item, self.keys[0], fresh, self.source.version_unit),
                 )
                 return "stamped", response["Attributes"], ""
             except ClientError as error:
@@ -346,7 +349,7 @@ class Backfill:
             item = current.get("Item")
             if item is None:
                 return "vanished", None, ""
-            if versions.of_image(item) is not None:
+            if versions.of_image(item, self.source.version_unit) is not None:
                 return "versioned", item, ""  # written meanwhile: copy what is there now
         return "failed", None, f"{key_text(key)} kept changing without a version"
 

@@ -83,12 +83,18 @@ def sender_for(
     )
 
 
-def put_change(origin: str, table: str, item: dict[str, Any], keys: tuple[str, ...]) -> wire.Change:
+def put_change(
+    origin: str,
+    table: str,
+    item: dict[str, Any],
+    keys: tuple[str, ...],
+    unit: str = versions.MILLISECONDS,
+) -> wire.Change:
     """A PUT of a whole item (as the DynamoDB client returns it) from `origin`'s `table`,
-    carrying the item's own version."""
+    carrying the item's own version (stored in `unit`)."""
     typed = wire.item_from_client(item)
     key = {name: typed[name] for name in keys}
-    version = versions.of_image(item)
+    version = versions.of_image(item, unit)
     if version is None:
         raise ValueError(f"item {key} carries no version: stamp it before replicating it")
     return wire.Change(

@@ -11,6 +11,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -61,17 +62,19 @@ class Row:
     key: str
     digest: bytes
     timestamp: int | None
+    fraction: str | None  # of a millisecond, for a seconds stamp finer than one
     region: str | None
     size: int  # bytes of the canonical item: what a read of it roughly costs
 
 
-def row(item: dict[str, Any], key_names: tuple[str, ...]) -> Row:
-    version = versions.of_image(item)
+def row(item: dict[str, Any], key_names: tuple[str, ...], unit: str = versions.MILLISECONDS) -> Row:
+    version = versions.of_image(item, unit)
     text = item_text(item).encode()
     return Row(
         key_text(item, key_names),
         hashlib.blake2b(text, digest_size=16).digest(),
         version.timestamp if version else None,
+        format(version.fraction, "f") if version and version.fraction else None,
         version.region if version else None,
         len(text),
     )
@@ -97,7 +100,7 @@ class ItemIndex:
         for side in SIDES:
             db.execute(
                 f"CREATE TABLE IF NOT EXISTS {side} (key TEXT PRIMARY KEY, digest BLOB,"
-                " ts INTEGER, region TEXT) WITHOUT ROWID"
+                " ts INTEGER, fraction TEXT, region TEXT) WITHOUT ROWID"
             )
         db.commit()
         db.close()
@@ -124,8 +127,8 @@ class ItemIndex:
             while (page := self._pages.get()) is not None:
                 side, rows = page
                 db.executemany(
-                    f"INSERT OR REPLACE INTO {side} VALUES (?, ?, ?, ?)",
-                    [(r.key, r.digest, r.timestamp, r.region) for r in rows],
+                    f"INSERT OR REPLACE INTO {side} VALUES (?, ?, ?, ?, ?)",
+                    [(r.key, r.digest, r.timestamp, r.fraction, r.region) for r in rows],
                 )
                 db.commit()
                 self.counts[side] += len(rows)
@@ -143,26 +146,32 @@ class ItemIndex:
             queries = (
                 (
                     "only_here",
-                    "SELECT h.key, h.ts, h.region, NULL, NULL FROM here h"
+                    "SELECT h.key, h.ts, h.fraction, h.region, NULL, NULL, NULL FROM here h"
                     " LEFT JOIN peer p ON p.key = h.key WHERE p.key IS NULL",
                 ),
                 (
                     "only_peer",
-                    "SELECT p.key, NULL, NULL, p.ts, p.region FROM peer p"
+                    "SELECT p.key, NULL, NULL, NULL, p.ts, p.fraction, p.region FROM peer p"
                     " LEFT JOIN here h ON h.key = p.key WHERE h.key IS NULL",
                 ),
                 (
                     "differs",
-                    "SELECT h.key, h.ts, h.region, p.ts, p.region FROM here h"
+                    "SELECT h.key, h.ts, h.fraction, h.region, p.ts, p.fraction, p.region"
+                    " FROM here h"
                     " JOIN peer p ON p.key = h.key WHERE h.digest != p.digest",
                 ),
             )
             for kind, sql in queries:
-                for key, hts, hregion, pts, pregion in db.execute(sql):
-                    yield Difference(kind, key, _version(hts, hregion), _version(pts, pregion))
+                for key, *versions_of in db.execute(sql):
+                    here, peer = _version(*versions_of[:3]), _version(*versions_of[3:])
+                    yield Difference(kind, key, here, peer)
         finally:
             db.close()
 
 
-def _version(timestamp: int | None, region: str | None) -> versions.Version | None:
-    return None if timestamp is None or not region else versions.Version(timestamp, region)
+def _version(
+    timestamp: int | None, fraction: str | None, region: str | None
+) -> versions.Version | None:
+    if timestamp is None or not region:
+        return None
+    return versions.Version(timestamp, region, Decimal(fraction) if fraction else 0)

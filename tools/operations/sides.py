@@ -12,8 +12,10 @@ from botocore.config import Config
 from botocore.exceptions import ProfileNotFound
 
 from deployment.discovery import DeployedRegion, NotDeployed, discover
+from deployment.functions import SENDER
 from deployment.names import FunctionNames, RegionNames, function_names
 from replication.clients import Clients
+from replication.versions import MILLISECONDS
 
 
 class OperationError(Exception):
@@ -50,6 +52,11 @@ class Side:
     @property
     def names(self) -> RegionNames:
         return self.deployed.names
+
+    @property
+    def version_unit(self) -> str:
+        """The unit the region's stored versions are in (its functions' VERSION_UNIT)."""
+        return self.deployed.environments[SENDER].get("VERSION_UNIT", MILLISECONDS)
 
     def client(self, service: str) -> Any:
         """One shared client per service (boto3 clients are thread-safe), with standard retries."""

@@ -92,7 +92,8 @@ def scan_table(
             ReturnConsumedCapacity="TOTAL",
             **start,
         )
-        rows = [row(item, key_names) for item in page.get("Items", [])]
+        unit = source.side.version_unit
+        rows = [row(item, key_names, unit) for item in page.get("Items", [])]
         index.add(source.name, rows)
         on_page(source.name, len(rows))
         if limiter:
@@ -147,7 +148,11 @@ class Repairer:
         items = {name: self.read(name, key) for name in ("here", "peer")}
         if _same(items["here"], items["peer"]):
             return ("none", "", None)
-        found = {name: versions.of_image(item) for name, item in items.items() if item}
+        found = {
+            name: versions.of_image(item, self.sides[name].side.version_unit)
+            for name, item in items.items()
+            if item
+        }
         if len(found) == 1:
             [(holder, version)] = found.items()
             missing = _other(holder)
@@ -186,7 +191,9 @@ class Repairer:
         origin = self.sides[_other(target)]
         key = key_from_text(difference.key, self.key_names)
         if action == "put":
-            change = put_change(origin.side.region, origin.table, payload, self.key_names)
+            change = put_change(
+                origin.side.region, origin.table, payload, self.key_names, origin.side.version_unit
+            )
         else:
             change = delete_change(origin.side.region, origin.table, key, payload)
         apply_changes(self.replicator(target), [change])

@@ -15,6 +15,7 @@ peer_writer_source_cidrs = ["52.74.1.2/32"]
 signing_keys_parameter   = "/Other/SigningKeys"
 max_clock_skew_seconds   = 120
 accept_unsigned_changes  = true
+version_unit             = "seconds"
 signing_keys_ttl_seconds = 60
 
 replication_stream_shard_count     = 2
