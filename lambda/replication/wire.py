@@ -196,12 +196,22 @@ def seal(payload: bytes, keys: SigningKeys) -> bytes:
     return payload[:-1] + _SIG_FIELD + signature + b"}"
 
 
+# What the original sample's sender writes: bytes(str({'event_name': ..., ...}), 'utf-8').
+_SAMPLE_PREFIX = b"{'event_name': "
+
+
 def unpack(data: bytes) -> Received:
     """Decompress (bounded), split off the signature, and decode a record's data; raises
     MalformedChange on anything that isn't a well-formed change, BadSignature on a mangled
     signature (whether it verifies is the caller's to check)."""
     if data[:2] == _GZIP_MAGIC:
         data = _gunzip(data)
+    if data.startswith(_SAMPLE_PREFIX):
+        raise MalformedChange(
+            "a record in the original sample's format (Python str() of a dict, unsigned), "
+            "left in a stream this deployment took over: its change is still in its table, "
+            "so settle it with ops.py verify --repair (docs/migrating.md)"
+        )
     try:
         doc = json.loads(data)
     except (ValueError, RecursionError) as exc:
