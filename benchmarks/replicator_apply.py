@@ -6,7 +6,10 @@
   with one worker. Target: at least 15x, so one lane keeps up with a shard's 1,000/s.
 - Calls: every AWS API call made per replicated item, counted with botocore event hooks
   on every client involved, for the replicator alone and for the whole path (sender in
-  one region, replicator in the other), for new items and for updates.
+  one region, replicator in the other), for new items and for updates; and for writers
+  stamping as the original sample's applications do (Decimal(time.time()), epoch seconds),
+  in a deployment with VERSION_UNIT milliseconds (each such write is stamped afresh) and
+  seconds (shipped as it is).
 
 Prints a table and writes JSON (default benchmarks/results/replicator_apply.json).
 Run it with `make bench` (or .venv/bin/python, once `make` has installed the project).
@@ -18,6 +21,7 @@ import argparse
 import json
 import time
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import boto3
@@ -33,7 +37,7 @@ from replication.clients import Clients
 from replication.inbound import Replicator
 from replication.outbound import Sender
 from replication.stamping import stamp
-from replication.versions import Version, now_ms
+from replication.versions import MILLISECONDS, SECONDS, Version, now_ms
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,7 +138,20 @@ def measure_apply(
     }
 
 
-def measure_path(source, target, count: int, updates: bool):
+def sample_stamp(item: dict, region: str) -> dict:
+    """As the original sample's applications stamp a write: Decimal(time.time())."""
+    return {
+        **item,
+        "last_update_timestamp": {"N": str(Decimal(time.time()))},
+        "last_updater_region": {"S": region},
+    }
+
+
+def contract_stamp(item: dict, region: str) -> dict:
+    return stamp(item, region, typed=True)
+
+
+def measure_path(source, target, count: int, updates: bool, stamper=contract_stamp):
     """Local writes in `source`, through its sender and `target`'s replicator."""
     counter = CallCounter()
     sessions = [boto3.Session(), boto3.Session()]
@@ -153,9 +170,7 @@ def measure_path(source, target, count: int, updates: bool):
     table = source.names.tables[0]
     prefix = "path-update" if updates else "path-new"
     for i in range(count):
-        item = stamp(
-            {"PK": {"S": f"{prefix}-{i}"}, "n": {"N": "0"}}, source.names.region, typed=True
-        )
+        item = stamper({"PK": {"S": f"{prefix}-{i}"}, "n": {"N": "0"}}, source.names.region)
         ddb.put_item(TableName=table, Item=item)
     streams = DynamoDBStreamSource(
         source.client("dynamodbstreams"), source.stream_arns[table], source.names.region
@@ -164,16 +179,14 @@ def measure_path(source, target, count: int, updates: bool):
     everything = streams.read(shard, None, 10_000)
     if updates:
         # Deliver the inserts first, uncounted, then measure the updates that follow.
-        _deliver(sender, replicator, target, everything)
-        last = everything[-1]["dynamodb"]["SequenceNumber"]
+        _deliver(sender, replicator, target, everything, streams, shard)
+        last = streams.read(shard, None, 100_000)[-1]["dynamodb"]["SequenceNumber"]
         for i in range(count):
-            item = stamp(
-                {"PK": {"S": f"{prefix}-{i}"}, "n": {"N": "1"}}, source.names.region, typed=True
-            )
+            item = stamper({"PK": {"S": f"{prefix}-{i}"}, "n": {"N": "1"}}, source.names.region)
             ddb.put_item(TableName=table, Item=item)
         counter.calls.clear()
         everything = streams.read(shard, last, 10_000)
-    _deliver(sender, replicator, target, everything)
+    _deliver(sender, replicator, target, everything, streams, shard)
     return {
         "kind": "updates" if updates else "new items",
         "items": count,
@@ -183,8 +196,15 @@ def measure_path(source, target, count: int, updates: bool):
     }
 
 
-def _deliver(sender, replicator, target, stream_events):
-    assert sender.handle({"Records": stream_events}) == {"batchItemFailures": []}
+def _deliver(sender, replicator, target, stream_events, streams=None, shard=None):
+    """The sender takes the stream's records (and, given the stream, the writes its own
+    restamps put there after them), then the replicator takes what reached the peer."""
+    while stream_events:
+        assert sender.handle({"Records": stream_events}) == {"batchItemFailures": []}
+        if streams is None:
+            break
+        last = stream_events[-1]["dynamodb"]["SequenceNumber"]
+        stream_events = streams.read(shard, last, 10_000)
     kinesis = target.client("kinesis")
     shard = kinesis.list_shards(StreamName=target.names.replication_stream)["Shards"][0]["ShardId"]
     iterator = kinesis.get_shard_iterator(
@@ -250,6 +270,16 @@ def main() -> int:
             measure_path(world, china, args.records, updates=False),
             measure_path(world, china, args.records, updates=True),
         ]
+    sample_paths = {}
+    for unit in (MILLISECONDS, SECONDS):
+        with mock_aws():
+            names = topology.region_names()
+            china = resources.create_region(names[topology.CHINA], version_unit=unit)
+            world = resources.create_region(names[topology.GLOBAL], version_unit=unit)
+            _deliver.read.clear()
+            sample_paths[unit] = measure_path(
+                world, china, args.records, updates=True, stamper=sample_stamp
+            )
 
     moto_cpu_ms = 1000 * cpu["seconds"] / args.records
     ceiling = (args.latency_ms + moto_cpu_ms) / moto_cpu_ms
@@ -278,6 +308,10 @@ def main() -> int:
     for path in paths:
         breakdown = ", ".join(f"{k} {v}" for k, v in sorted(path["calls"].items()))
         print(f"  {path['kind']:<10} {path['calls_per_item']:.4f}   ({breakdown})")
+    print("  writers stamping as the original sample's do (updates), by VERSION_UNIT:")
+    for unit, path in sample_paths.items():
+        breakdown = ", ".join(f"{k} {v}" for k, v in sorted(path["calls"].items()))
+        print(f"  {unit:<12} {path['calls_per_item']:.4f}   ({breakdown})")
     replicator_alone = runs["moto"][1]["calls_per_item"]
     print(f"replicator alone, new items: {replicator_alone:.4f} (target <= 1.02)")
 
@@ -292,6 +326,7 @@ def main() -> int:
                 "runs": runs,
                 "speedups": speedups,
                 "paths": paths,
+                "sample_writers": sample_paths,
             },
             indent=2,
         )
