@@ -13,8 +13,6 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 README_MAX_LINES = 250
 CHINESE_README = "docs/zh-CN/README.md"
-# Chinese mirrors still being written (tests/test_translations.py marks them): links wait for them.
-PENDING = ("docs/zh-CN/migrating.md",)
 
 FENCE = re.compile(r"^ *(```|~~~).*?^ *\1", re.MULTILINE | re.DOTALL)
 CODE_SPAN = re.compile(r"`[^`\n]*`")
@@ -62,8 +60,6 @@ def broken_links(page: Path) -> list[str]:
             destination.relative_to(ROOT).as_posix() if destination.is_relative_to(ROOT) else ""
         )
         if not destination.exists():
-            if relative in PENDING:
-                continue
             problems.append(f"{target}: {relative or destination} does not exist")
         elif fragment and destination.suffix == ".md" and fragment not in anchors(destination):
             problems.append(f"{target}: no heading in {relative} has the anchor #{fragment}")
@@ -108,7 +104,7 @@ def test_a_broken_link_and_a_missing_anchor_are_found(tmp_path, monkeypatch):
     page.write_text(
         "[ok](target.md#a-section) [gone](nowhere.md) [wrong](target.md#no-such)\n"
         "`[not a link](nowhere.md)`\n```\n[nor this](nowhere.md)\n```\n"
-        "[pending](docs/zh-CN/migrating.md) [web](https://example.com)\n"
+        "[web](https://example.com)\n"
     )
     assert broken_links(page) == [
         "nowhere.md: nowhere.md does not exist",
