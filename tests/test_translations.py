@@ -1,11 +1,13 @@
 """Every user-facing English page has a Simplified Chinese mirror in docs/zh-CN/ under the same
 name, and the mirror gives the reader exactly what the English page does to type or paste: the
 same fenced code blocks, the same commands in inline code in the same order, and the same
-generated tables. The two open with a link to each other, and every relative link and #anchor in
-the Chinese pages leads somewhere (anchors of Chinese headings follow GitHub's rules)."""
+generated tables. The two open with a link to each other (the English page with the line
+`[中文](<its mirror>)`), and every relative link and #anchor in the Chinese pages leads somewhere
+(anchors of Chinese headings follow GitHub's rules)."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import textwrap
@@ -165,8 +167,11 @@ def test_the_chinese_page_opens_with_a_link_to_the_english_one(page):
     )
 
 
-def test_the_readme_opens_with_a_link_to_the_chinese_one():
-    assert mirror("README.md") in first_line_links(ROOT / "README.md")
+@pytest.mark.parametrize("page", PAGES)
+def test_the_english_page_opens_with_a_link_to_the_chinese_one(page):
+    lines = (ROOT / page).read_text().splitlines()
+    link = f"[中文]({Path(os.path.relpath(mirror(page), (ROOT / page).parent)).as_posix()})"
+    assert lines[:2] == [link, ""], f"{page} must open with the line {link}, then a blank line"
 
 
 @pytest.mark.parametrize(
