@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from replication.versions import REGION_ATTR, TIMESTAMP_ATTR, now_ms
 from tools import load_items, loader
-from tools.loader import ItemFactory, KeyAttribute, LoadError, RateLimiter
+from tools.loader import LOADER_MARK, ItemFactory, KeyAttribute, LoadError, RateLimiter
 
 CN = "cn-north-1"
 STATS_KEY = {"PK": {"S": "loader_stats#user-cn"}}
@@ -175,7 +175,7 @@ def test_profiles_make_realistic_items(cn_tables):
     user = ItemFactory(keys, "user", seed=5, locale="zh_CN").item(0)
     assert {"S", "M", "SS", "N", "BOOL"} <= {next(iter(v)) for v in user.values()}
     assert user["address"]["M"]["country"] == {"S": "CN"}
-    assert set(ItemFactory(keys, "minimal", seed=5).item(0)) == {"PK", "note"}
+    assert set(ItemFactory(keys, "minimal", seed=5).item(0)) == {"PK", "note", LOADER_MARK}
 
 
 # -- load: throttling ----------------------------------------------------------------------
@@ -329,6 +329,22 @@ def test_cli_loads_the_regions_default_table(cn_tables, capsys):
     out = capsys.readouterr()
     assert out.out.startswith("wrote 30 items to user-cn in cn-north-1 in ")
     assert out.err == ""  # --quiet
+
+
+def test_a_table_holding_an_applications_items_is_refused_unless_asked(cn_tables, capsys):
+    # A first load goes into a scratch table, not among an application's items.
+    cn_tables.put_item(TableName="user-cn", Item={"PK": {"S": "a-real-customer"}})
+    assert load_items.main(["-n", "5", "-r", "cn", "--quiet"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert "user-cn holds items load_items.py did not write" in error
+    assert "--into-live-table" in error and "\n" not in error
+    assert len(scan(cn_tables, "user-cn")) == 1  # nothing written
+
+    assert load_items.main(["-n", "5", "-r", "cn", "--quiet", "--into-live-table"]) == 0
+    assert len(scan(cn_tables, "user-cn")) == 6
+    # Its own items don't count as an application's: a second load goes ahead.
+    cn_tables.delete_item(TableName="user-cn", Key={"PK": {"S": "a-real-customer"}})
+    assert load_items.main(["-n", "5", "-r", "cn", "--quiet"]) == 0
 
 
 def test_loader_stats_accumulate_across_runs(cn_tables):

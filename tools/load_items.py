@@ -85,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="table holding the loaded counter (default: the region's, from defaults.json)",
     )
     stats.add_argument("--no-stats", action="store_true", help="don't update the loaded counter")
+    add(
+        "--into-live-table",
+        action="store_true",
+        help="write even if the table holds items this tool didn't write (an application's)",
+    )
     add("--dry-run", action="store_true", help="generate the items and show one; write nothing")
     add("--quiet", action="store_true", help="no progress bar or logs on stderr")
     add("--json", action="store_true", help="print the summary as a JSON object")
@@ -116,6 +121,8 @@ def _run(args: argparse.Namespace, stderr: Console) -> int:
 
     client = loader.make_client(region, args.profile, args.endpoint_url, args.concurrency)
     keys = loader.describe_key_schema(client, table)
+    if not args.dry_run and not args.into_live_table:
+        loader.refuse_live_table(client, table)
     if stats_table is not None:
         loader.check_stats_table(client, stats_table)
     factory = loader.ItemFactory(keys, args.faker_profile, args.seed, loader.locale_for(region))

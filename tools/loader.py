@@ -153,6 +153,23 @@ def describe_key_schema(client: Any, table: str) -> tuple[KeyAttribute, ...]:
     return tuple(sorted(keys, key=lambda k: k.role != "HASH"))
 
 
+# An attribute every generated item carries, so a table's own items are told from a load's.
+LOADER_MARK = "loaded_by_load_items"
+LIVE_SAMPLE = 25  # items read to tell whether a table is in use
+
+
+def refuse_live_table(client: Any, table: str) -> None:
+    """Fail if the table holds an item the load generator didn't write: fake rows don't
+    belong among an application's (a first load goes into a scratch table)."""
+    page = client.scan(TableName=table, Limit=LIVE_SAMPLE, ConsistentRead=True)
+    foreign = [item for item in page.get("Items", []) if LOADER_MARK not in item]
+    if foreign:
+        raise LoaderError(
+            f"{table} holds items load_items.py did not write, so it may be an application's: "
+            "load a scratch table (-t), or pass --into-live-table to write fake items into it"
+        )
+
+
 def check_stats_table(client: Any, stats_table: str) -> None:
     """Fail before loading, not after, if the stats table is missing or keyed differently."""
     keys = describe_key_schema(client, stats_table)
@@ -307,8 +324,13 @@ class ItemFactory:
             name: self._serializer.serialize(value)
             for name, value in self._attributes(fake).items()
         }
-        # The key first, for reading; it wins over a profile attribute of the same name.
-        return {**key, **{n: v for n, v in attributes.items() if n not in key}}
+        # The key first, for reading; it wins over a profile attribute of the same name. The
+        # mark tells the load's items from an application's (see refuse_live_table).
+        return {
+            **key,
+            **{n: v for n, v in attributes.items() if n not in key},
+            LOADER_MARK: {"S": f"seed {self.seed}"},
+        }
 
     def items(self, start: int, count: int) -> list[dict[str, Any]]:
         return [self.item(i) for i in range(start, start + count)]
