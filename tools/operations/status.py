@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from deployment.tables import LOADER_STATS_PREFIX, scan_all
 from replication.stats import COUNTERS, HEARTBEAT_PREFIX
 from tools import cli
@@ -199,6 +201,33 @@ def heartbeat_status(
     )
 
 
+# modules/replication_node/monitoring.tf's topic, which alarm_emails subscribe to.
+ALARM_TOPIC = "ddb-replication-alarms"
+
+
+def unconfirmed_alarm_emails(side: Side) -> list[str]:
+    """The alarm e-mail addresses whose subscription nobody confirmed yet: SNS mails each one
+    a link and delivers nothing to it until it is opened. Empty where the topic can't be read."""
+    sns = side.client("sns")
+    try:
+        topics = [
+            topic["TopicArn"]
+            for page in sns.get_paginator("list_topics").paginate()
+            for topic in page.get("Topics", [])
+            if topic["TopicArn"].endswith(f":{ALARM_TOPIC}")
+        ]
+        pending = [
+            subscription["Endpoint"]
+            for arn in topics
+            for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=arn)
+            for subscription in page.get("Subscriptions", [])
+            if subscription.get("SubscriptionArn") == "PendingConfirmation"
+        ]
+    except ClientError:
+        return []  # not allowed to look: alarms are the deployment's business, not status's
+    return sorted(pending)
+
+
 def region_status(
     side: Side,
     lag_threshold_ms: int = DEFAULT_LAG_THRESHOLD_MS,
@@ -237,6 +266,13 @@ def region_status(
     for role, age in status.iterator_age_ms.items():
         if age is not None and age > lag_threshold_ms:
             status.problems.append(f"the {role} is {age / 1000:.0f} s behind its stream")
+    pending = unconfirmed_alarm_emails(side)
+    if pending:
+        status.problems.append(
+            f"no alarm reaches {', '.join(pending)} until confirmed: open the link in the "
+            f"mail AWS Notifications sent to each (or resend it from the SNS console, topic "
+            f"{ALARM_TOPIC})"
+        )
     return status
 
 
