@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from tools import build_lambdas, peer_keys, preflight, signing_keys
-from tools.preflight import TfvarsError, parse_tfvars, read_tfvars
+from tools.tfvars import TfvarsError, parse_tfvars, read_tfvars
 
 ROOT = Path(__file__).resolve().parent.parent
 CHINA, GLOBAL = "cn-north-1", "ap-southeast-1"
@@ -385,7 +385,8 @@ def test_files_merge_in_terraforms_order(tmp_path):
     (tmp_path / "a.auto.tfvars.json").write_text('{"lambda_architecture": "x86_64"}')
     environ = {"TF_VAR_existing_tables": '["env"]', "TF_VAR_dist_dir": "/d"}
 
-    values = read_tfvars(tmp_path, environ)
+    wanted = ("existing_tables", "dist_dir", "profile", "lambda_architecture")
+    values = read_tfvars(tmp_path, wanted, typed={"existing_tables"}, environ=environ)
 
     assert values == {
         "existing_tables": ["json"],
