@@ -1206,3 +1206,23 @@ def test_indexes_dynamodb_would_refuse_fail_the_plan(terraform, scratch_env, tab
         terraform, scratch_env, f"-var=tables={tables}", '-var=table_map={"x"="t"}'
     )
     assert message in refused
+
+
+DOCUMENTED_ADDRESS = re.compile(r"terraform (?:import|state rm) '([^']+)'")
+INDEX = re.compile(r'\["([^"]*)"\]$')
+
+
+def test_every_address_the_docs_import_or_remove_is_one_the_environment_has(applied):
+    """A `terraform import` or `state rm` in the pages names a resource the environment
+    declares, with a key it uses (a replicated table's key is the user's table name)."""
+    held = set(state_resources(applied("cn-north-1")))
+    pages = sorted((REPO / "docs").glob("*.md"))
+    documented = {a for page in pages for a in DOCUMENTED_ADDRESS.findall(page.read_text())}
+    assert documented, "no terraform import or state rm found in docs/"
+    for address in sorted(documented):
+        key = INDEX.search(address)
+        base = address[: key.start()] if key else address
+        instances = {a for a in held if a == base or a.startswith(base + "[")}
+        assert instances, f"{address}: the environment has no {base}"
+        if key and not base.endswith("aws_dynamodb_table.replicated"):
+            assert address in held, f"{address}: {base} has no such key ({sorted(instances)})"
