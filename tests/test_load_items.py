@@ -12,7 +12,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from replication.versions import REGION_ATTR, TIMESTAMP_ATTR, now_ms
+from replication.versions import REGION_ATTR, TIMESTAMP_ATTR, now_ms, of_image
 from tools import load_items, loader
 from tools.loader import LOADER_MARK, ItemFactory, KeyAttribute, LoadError, RateLimiter
 
@@ -345,6 +345,16 @@ def test_a_table_holding_an_applications_items_is_refused_unless_asked(cn_tables
     # Its own items don't count as an application's: a second load goes ahead.
     cn_tables.delete_item(TableName="user-cn", Key={"PK": {"S": "a-real-customer"}})
     assert load_items.main(["-n", "5", "-r", "cn", "--quiet"]) == 0
+
+
+def test_a_seconds_deployment_gets_items_stamped_in_seconds(cn_tables):
+    # version_unit = "seconds" (the original sample's convention): a millisecond stamp would
+    # read as thousands of years ahead there, and be stamped afresh.
+    before = now_ms()
+    assert load_items.main(["-n", "5", "-r", "cn", "--quiet", "--version-unit", "seconds"]) == 0
+    for loaded in scan(cn_tables, "user-cn"):
+        version = of_image(loaded, "seconds")
+        assert version is not None and before <= version.timestamp <= now_ms()
 
 
 def test_loader_stats_accumulate_across_runs(cn_tables):

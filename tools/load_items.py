@@ -29,6 +29,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from replication.versions import MILLISECONDS, VERSION_UNITS
 from tools import cli, loader
 
 PROG = "load_items.py"
@@ -86,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stats.add_argument("--no-stats", action="store_true", help="don't update the loaded counter")
     add(
+        "--version-unit",
+        choices=VERSION_UNITS,
+        default=MILLISECONDS,
+        help="the deployment's version_unit: stamp in epoch milliseconds or seconds "
+        "(default: %(default)s)",
+    )
+    add(
         "--into-live-table",
         action="store_true",
         help="write even if the table holds items this tool didn't write (an application's)",
@@ -132,7 +140,9 @@ def _run(args: argparse.Namespace, stderr: Console) -> int:
     if args.dry_run:
         log(f"dry run: generating {args.count} items for {table} in {region} ({described})")
         with _progress(stderr, show_progress, args.count, "generating") as advance:
-            plan = loader.dry_run(table, region, args.count, factory, advance)
+            plan = loader.dry_run(
+                table, region, args.count, factory, advance, unit=args.version_unit
+            )
         log(f"generated {plan.count} items in {plan.seconds:.2f} s; wrote nothing")
         _print_dry_run(args, plan, keys, factory)
         return 0
@@ -154,6 +164,7 @@ def _run(args: argparse.Namespace, stderr: Console) -> int:
                 args.rate,
                 factory,
                 advance,
+                unit=args.version_unit,
             )
     except loader.LoadError as error:
         # What did land will be replicated: count it, so the counters still compare.

@@ -38,7 +38,7 @@ from faker import Faker
 from deployment.names import CHINA, GLOBAL, RegionNames, region_names
 from deployment.tables import LOADER_STATS_PREFIX
 from replication.stamping import stamp
-from replication.versions import now_ms
+from replication.versions import MILLISECONDS, now_ms
 from tools import cli
 
 MAX_BATCH = 25  # BatchWriteItem's limit
@@ -411,6 +411,7 @@ def write_batch(
     sleep: Callable[[float], Any] = time.sleep,
     on_written: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
+    unit: str = MILLISECONDS,
 ) -> int:
     """Write up to 25 items with one BatchWriteItem, retrying what DynamoDB throttles.
 
@@ -427,7 +428,8 @@ def write_batch(
                 return written
         now = now_ms()
         requests = [
-            {"PutRequest": {"Item": stamp(item, region, now, typed=True)}} for item in pending
+            {"PutRequest": {"Item": stamp(item, region, now, typed=True, unit=unit)}}
+            for item in pending
         ]
         try:
             response = client.batch_write_item(RequestItems={table: requests})
@@ -481,13 +483,15 @@ def load(
     max_attempts: int = 10,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Any] | None = None,
+    unit: str = MILLISECONDS,
 ) -> LoadResult:
     """Write `count` new items, `batch_size` per call, from `concurrency` threads.
 
     `rate` caps the whole load in items per second (None: as fast as the table takes them).
     `progress(n)` is called from the worker threads as each n items land. On a failure the
     other workers finish their current batch, and LoadError says how many items were written.
-    `clock` and `sleep` time the load and its waits (tests pass simulated ones).
+    `clock` and `sleep` time the load and its waits (tests pass simulated ones). Items are
+    stamped in `unit`, the deployment's VERSION_UNIT.
     """
     if not 1 <= batch_size <= MAX_BATCH:
         raise ValueError(f"batch_size must be 1..{MAX_BATCH}")
@@ -532,6 +536,7 @@ def load(
                 sleep=pause,
                 on_written=written,
                 stop=stop,
+                unit=unit,
             )
 
     started = clock()
@@ -572,6 +577,7 @@ def dry_run(
     factory: ItemFactory,
     progress: Callable[[int], None] | None = None,
     chunk: int = 100,
+    unit: str = MILLISECONDS,
 ) -> DryRun:
     """Generate every item a load would write, and write none."""
     started = time.monotonic()
@@ -579,7 +585,7 @@ def dry_run(
         generated = factory.items(start, min(chunk, count - start))
         if progress is not None:
             progress(len(generated))
-    sample = stamp(factory.item(0), region, typed=True) if count else {}
+    sample = stamp(factory.item(0), region, typed=True, unit=unit) if count else {}
     return DryRun(table, region, count, sample, time.monotonic() - started)
 
 
