@@ -54,3 +54,32 @@ def kinesis_record(
         "awsRegion": region,
         "eventSourceARN": stream_arn,
     }
+
+
+def capture_payload(
+    raw: dict[str, Any], table: str, region: str, created_us: int
+) -> dict[str, Any]:
+    """What Kinesis Data Streams for DynamoDB writes into a capture stream for one table change
+    (the record's data, JSON), from the change as DynamoDB Streams reads it with boto3: the
+    same images in the typed form, with ApproximateCreationDateTime in epoch microseconds (the
+    destination's MICROSECOND precision) and the table by name instead of a stream ARN."""
+    ddb = raw["dynamodb"]
+    change: dict[str, Any] = {
+        "ApproximateCreationDateTime": created_us,
+        "Keys": item_from_client(ddb["Keys"]),
+        "SizeBytes": ddb.get("SizeBytes", 0),
+    }
+    for image in ("NewImage", "OldImage"):
+        if image in ddb:
+            change[image] = item_from_client(ddb[image])
+    payload = {
+        "awsRegion": region,
+        "eventID": raw["eventID"],
+        "eventName": raw["eventName"],
+        "userIdentity": raw.get("userIdentity"),
+        "recordFormat": "application/json",
+        "tableName": table,
+        "dynamodb": change,
+        "eventSource": "aws:dynamodb",
+    }
+    return payload

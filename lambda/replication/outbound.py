@@ -90,6 +90,7 @@ class _Batch:
     outcomes: dict[int, str] = field(default_factory=dict)  # id(record) -> outcome
     accepted: set[int] = field(default_factory=set)  # id(record) the peer stream took
     counts: Counter = field(default_factory=Counter)  # besides one outcome per record
+    unreadable: dict[int, str] = field(default_factory=dict)  # id(record) -> why
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, what: str) -> None:
@@ -124,12 +125,18 @@ class Sender(ReplicationFunction):
         self.processor = KeyOrderedBatchProcessor(
             EventType.DynamoDBStreams, _record_key, settings.concurrency, logger=self.logger
         )
+        # A table captured through Kinesis Data Streams: its failures are named by Kinesis
+        # sequence numbers.
+        self.capture_processor = KeyOrderedBatchProcessor(
+            EventType.KinesisDataStreams, _record_key, settings.concurrency, logger=self.logger
+        )
 
     # -- the public API --------------------------------------------------------------
 
     def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-        """Lambda's entry point: a DynamoDB stream event (or the schedule's heartbeat event)
-        in, the partial-batch response out. A batch whose every record failed raises, so the
+        """Lambda's entry point: a table's changes (a DynamoDB stream event, or a capture
+        stream's Kinesis event), or the schedule's heartbeat event, in; the partial-batch
+        response out. A batch whose every record failed raises, so the
         mapping treats it as a function error."""
         if event == HEARTBEAT_EVENT:
             return self.send_heartbeat(context)
@@ -152,15 +159,23 @@ class Sender(ReplicationFunction):
         )
         refreshes_before = self.peer.credential_refreshes
         failed: set[int] | frozenset[int] = {id(raw) for raw in records}  # unless it completes
+        processor = self.processor
+        if records and streams.is_capture(records[0]):
+            processor = self.capture_processor
+            for raw in records:
+                try:
+                    streams.open_capture(raw)
+                except streams.UnreadableRecord as exc:
+                    batch.unreadable[id(raw)] = str(exc)
 
         def ship() -> None:
             unshipped = self._ship(batch, context)
             if unshipped:
-                self.processor.mark_failed(unshipped, ShipError("not accepted by the peer stream"))
+                processor.mark_failed(unshipped, ShipError("not accepted by the peer stream"))
 
         try:
             batch.tombstones = self._tombstone_versions(self._tombstone_keys(records, horizon))
-            outcome = self.processor.run(records, partial(self._handle_record, batch), after=ship)
+            outcome = processor.run(records, partial(self._handle_record, batch), after=ship)
             failed = outcome.failed
         finally:
             batch.counts["peer_credential_refreshes"] = (
@@ -203,14 +218,16 @@ class Sender(ReplicationFunction):
 
     def _handle_record(self, batch: _Batch, record: Any) -> str:
         raw = record.raw_event
+        if id(raw) in batch.unreadable:
+            return self._poison(batch, raw, batch.unreadable[id(raw)])
         try:
             table = streams.table_of(raw)
             keys = streams.keys_of(raw)
             created = streams.created_ms(raw)
-            name = raw.get("eventName")
+            name = streams.event_name(raw)
             if name not in ("INSERT", "MODIFY", "REMOVE"):
                 raise streams.UnreadableRecord(f"unknown eventName {name!r}")
-            if name != "REMOVE" and not raw["dynamodb"].get("NewImage"):
+            if name != "REMOVE" and not streams.images(raw).get("NewImage"):
                 raise streams.UnreadableRecord(
                     "record has no NewImage: the stream must be NEW_AND_OLD_IMAGES"
                 )
@@ -231,8 +248,8 @@ class Sender(ReplicationFunction):
         return outcome
 
     def _handle_write(self, batch, raw, table, keys, created) -> str:
-        new = raw["dynamodb"]["NewImage"]
-        old = raw["dynamodb"].get("OldImage")
+        new = streams.images(raw)["NewImage"]
+        old = streams.images(raw).get("OldImage")
         if old is not None and new == old:
             return "unchanged"
         if self._is_echo(raw, batch.horizon_ms):
@@ -351,7 +368,9 @@ class Sender(ReplicationFunction):
     def _handle_remove(self, batch, raw, table, keys, created) -> str:
         if streams.is_ttl_delete(raw) and self.settings.ttl_deletes == "skip":
             return "ttl_skipped"
-        old_version = batch.trusted(versions.of_image(raw["dynamodb"].get("OldImage"), self.unit))
+        old_version = batch.trusted(
+            versions.of_image(streams.images(raw).get("OldImage"), self.unit)
+        )
         # Derived from the record alone, so a redelivered delete gets the same version.
         version = Version(max(created, old_version.timestamp + 1), self.settings.region)
         kid = wire.key_id(table, keys)
@@ -413,7 +432,7 @@ class Sender(ReplicationFunction):
         return "queued"
 
     def _poison(self, batch: _Batch, raw: dict[str, Any], reason: str) -> str:
-        if not self.failures.report(reason, raw, keys=raw.get("dynamodb", {}).get("Keys")):
+        if not self.failures.report(reason, raw, keys=streams.images(raw).get("Keys")):
             # Reported when the mapping first delivered it; this is a retry of its batch.
             batch.settle(raw, "poison_repeat")
             return "poison_repeat"
@@ -465,7 +484,7 @@ class Sender(ReplicationFunction):
         (the replicator never writes otherwise; an application write that kept the peer's
         version did not move it, and is stamped as a local change). An old version beyond the
         horizon counts as none: the replicator overwrites such a version."""
-        new_version = versions.of_image(raw["dynamodb"].get("NewImage"), self.unit)
+        new_version = versions.of_image(streams.images(raw).get("NewImage"), self.unit)
         # Only the peer's replicator writes here under another region's name: a write stamped
         # with any third region is an application's, shipped (after stamping) like any other.
         if new_version is None or new_version.region != self.settings.peer_region:
@@ -473,7 +492,7 @@ class Sender(ReplicationFunction):
         if new_version.beyond(horizon_ms):
             return False
         old = versions.trusted(
-            versions.of_image(raw["dynamodb"].get("OldImage"), self.unit), horizon_ms
+            versions.of_image(streams.images(raw).get("OldImage"), self.unit), horizon_ms
         )
         return new_version > old
 
@@ -481,7 +500,7 @@ class Sender(ReplicationFunction):
         """Local writes and deletes are compared with tombstones; read them all in one go."""
         wanted = []
         for raw in records:
-            name = raw.get("eventName")
+            name = streams.event_name(raw)
             try:
                 echo = name in ("INSERT", "MODIFY") and self._is_echo(raw, horizon_ms)
                 if name == "REMOVE" or (name in ("INSERT", "MODIFY") and not echo):
