@@ -30,6 +30,10 @@ class RegionNames:
     signing_keys_parameter: str
     sender_function: str
     replicator_function: str
+    # The stream a table with kinesis capture writes its changes into (Kinesis Data Streams for
+    # DynamoDB), which the sender reads. Empty where it isn't known (a region read back from its
+    # functions, deployment/discovery.py, doesn't name it yet), hence left out of comparisons.
+    capture_stream: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
