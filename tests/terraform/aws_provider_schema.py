@@ -80,6 +80,9 @@ OPTIONAL_COMPUTED: dict[str, tuple[str, ...]] = {
         "replica.kms_key_arn",
         "server_side_encryption.kms_key_arn",
     ),
+    "resource aws_dynamodb_kinesis_streaming_destination": (
+        "approximate_creation_date_time_precision",
+    ),
     "resource aws_eip": (
         "domain",
         "instance",
