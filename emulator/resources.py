@@ -14,11 +14,21 @@ import boto3
 
 from deployment import functions
 from deployment.names import RegionNames, lambda_runtime
+from emulator.capture import (
+    DYNAMODB_STREAMS,
+    KINESIS,
+    NO_FAULTS,
+    CaptureFaults,
+    CapturePump,
+    capture_stream_name,
+    check_capture,
+)
+from emulator.stream_sources import DynamoDBStreamSource, KinesisSource, StreamSource
 from replication.settings import ReplicatorSettings, SenderSettings
 from replication.signing import SigningKeys
 from replication.tombstones import EXPIRY_ATTR
 from replication.tombstones import KEY_ATTR as TOMBSTONE_KEY
-from replication.versions import MILLISECONDS
+from replication.versions import MILLISECONDS, now_ms
 
 # The seed's key schema; any other is given as [(name, "S"|"N"|"B", "HASH"|"RANGE"), ...].
 DEFAULT_KEY_SCHEMA = (("PK", "S", "HASH"),)
@@ -40,6 +50,11 @@ class Region:
     # Each function's environment, by functions.SENDER and REPLICATOR, as Terraform sets it.
     environments: dict[str, dict[str, str]] = field(default_factory=dict)
     endpoint_url: str | None = None  # the moto server, when not mocking in-process
+    # How the sender reads the tables' changes: their DynamoDB streams, or (kinesis) the
+    # capture stream their Kinesis streaming destination writes into.
+    capture: str = DYNAMODB_STREAMS
+    capture_stream: str | None = None
+    capture_stream_arn: str | None = None
 
     def client(self, service: str) -> Any:
         return self.session.client(
@@ -55,9 +70,13 @@ def create_region(
     endpoint_url: str | None = None,
     peer_endpoint_url: str | None = None,
     version_unit: str = MILLISECONDS,
+    capture: str = DYNAMODB_STREAMS,
 ) -> Region:
     """The region's resources; its sender reaches the peer at `peer_endpoint_url` (the link
-    into the peer, in the emulator). `version_unit`: the deployment's VERSION_UNIT."""
+    into the peer, in the emulator). `version_unit`: the deployment's VERSION_UNIT.
+    `capture`: dynamodb_streams, or kinesis (a capture stream too; moto has no streaming
+    destination, so emulator/capture.py's pump fills it)."""
+    check_capture(capture)
     session = session or boto3.Session()
     region = names.region
 
@@ -99,6 +118,13 @@ def create_region(
     stream_arn = kinesis.describe_stream_summary(StreamName=names.replication_stream)[
         "StreamDescriptionSummary"
     ]["StreamARN"]
+    capture_stream = capture_arn = None
+    if capture == KINESIS:
+        capture_stream = capture_stream_name(names)
+        kinesis.create_stream(StreamName=capture_stream, ShardCount=shards)
+        capture_arn = kinesis.describe_stream_summary(StreamName=capture_stream)[
+            "StreamDescriptionSummary"
+        ]["StreamARN"]
     sqs = client("sqs")
     queues = [
         sqs.create_queue(QueueName=name)["QueueUrl"]
@@ -119,7 +145,50 @@ def create_region(
     )
     register_functions(client("iam"), client("lambda"), names, environments)
     return Region(
-        names, session, stream_arns, stream_arn, *queues, environments, endpoint_url=endpoint_url
+        names,
+        session,
+        stream_arns,
+        stream_arn,
+        *queues,
+        environments,
+        endpoint_url=endpoint_url,
+        capture=capture,
+        capture_stream=capture_stream,
+        capture_stream_arn=capture_arn,
+    )
+
+
+def sender_sources(region: Region) -> dict[str, StreamSource]:
+    """What the region's sender mappings read, by a label for each: every table's DynamoDB
+    stream; or, with kinesis capture, the one capture stream all the tables write into."""
+    name = region.names.region
+    if region.capture == KINESIS:
+        kinesis = region.client("kinesis")
+        return {
+            region.capture_stream: KinesisSource(
+                kinesis, region.capture_stream, region.capture_stream_arn, name
+            )
+        }
+    streams = region.client("dynamodbstreams")
+    return {
+        table: DynamoDBStreamSource(streams, arn, name) for table, arn in region.stream_arns.items()
+    }
+
+
+def capture_pump(
+    region: Region, faults: CaptureFaults = NO_FAULTS, clock=now_ms
+) -> CapturePump | None:
+    """The tables' Kinesis streaming destination (emulator/capture.py); None without one."""
+    if region.capture != KINESIS:
+        return None
+    return CapturePump(
+        region.client("dynamodbstreams"),
+        region.client("kinesis"),
+        region.stream_arns,
+        region.capture_stream,
+        region.names.region,
+        faults,
+        clock,
     )
 
 

@@ -5,6 +5,9 @@ clients and clock, as two separately deployed sets of functions would be. Their 
 source mappings are the emulator's own (esm.py), with the Terraform module's settings unless
 told otherwise, stepped by hand: a test decides exactly when records move, and the mappings
 read the same time source as the regions' clocks.
+
+With kinesis capture, each region's tables stream into its capture stream (capture.py's pump,
+stepped like a mapping, on the same time source), and the sender's mapping reads that stream.
 """
 
 from __future__ import annotations
@@ -17,6 +20,13 @@ import boto3
 
 from deployment import names as topology
 from emulator import resources
+from emulator.capture import (
+    DYNAMODB_STREAMS,
+    NO_FAULTS,
+    CaptureFaults,
+    CapturePump,
+    capture_mapping,
+)
 from emulator.esm import (
     REPLICATOR_MAPPING,
     SENDER_MAPPING,
@@ -24,7 +34,7 @@ from emulator.esm import (
     MappingConfig,
     sqs_destination,
 )
-from emulator.stream_sources import DynamoDBStreamSource, KinesisSource
+from emulator.stream_sources import KinesisSource, StreamSource
 from replication.clients import Clients
 from replication.inbound import Replicator
 from replication.outbound import Sender
@@ -38,9 +48,10 @@ class Node:
     region: resources.Region
     sender: Sender
     replicator: Replicator
-    sender_mappings: list[EventSourceMapping]  # one per table
+    sender_mappings: list[EventSourceMapping]  # one per table, or one for the capture stream
     replicator_mapping: EventSourceMapping
     clock: Callable[[], int]
+    capture: CapturePump | None = None  # the tables' streaming destination, with kinesis capture
 
     @property
     def name(self) -> str:
@@ -56,6 +67,10 @@ class Node:
     def mappings(self) -> list[EventSourceMapping]:
         return [*self.sender_mappings, self.replicator_mapping]
 
+    def steppers(self) -> list[EventSourceMapping | CapturePump]:
+        """What moves records, in the order a step moves them: the capture pump first."""
+        return [*([self.capture] if self.capture else []), *self.mappings()]
+
 
 class TwoRegions:
     def __init__(
@@ -67,10 +82,13 @@ class TwoRegions:
         replicator_mapping: MappingConfig = REPLICATOR_MAPPING,
         time_source: Callable[[], int] = now_ms,
         version_unit: str = MILLISECONDS,
+        capture: str = DYNAMODB_STREAMS,
+        capture_faults: CaptureFaults = NO_FAULTS,
     ):
         """`time_source` is the true time in epoch ms (simulated in reproducible tests): the
         mappings read it, and each region's clock reads it plus that region's offset. The
-        mappings' poll intervals don't apply: they move when stepped."""
+        mappings' poll intervals don't apply: they move when stepped. `capture`:
+        dynamodb_streams, or kinesis, with the destination's `capture_faults`."""
         offsets = clock_offsets_ms or {}
         names = topology.region_names()
         self.nodes: dict[str, Node] = {}
@@ -78,7 +96,11 @@ class TwoRegions:
             offset = offsets.get(region_name, 0)
             clock = (lambda o: lambda: time_source() + o)(offset)
             region = resources.create_region(
-                names[region_name], boto3.Session(), key_schema, version_unit=version_unit
+                names[region_name],
+                boto3.Session(),
+                key_schema,
+                version_unit=version_unit,
+                capture=capture,
             )
             # Separate sessions per function, as separate Lambda environments would have.
             sender = Sender(
@@ -91,17 +113,18 @@ class TwoRegions:
                 clients=Clients(region_name, session=boto3.Session()),
                 clock=clock,
             )
-            streams, sqs = region.client("dynamodbstreams"), region.client("sqs")
+            sqs = region.client("sqs")
+            pump = resources.capture_pump(region, capture_faults, time_source)
             from_tables = [
                 _stepped(
                     f"sender-{region_name}",
-                    DynamoDBStreamSource(streams, arn, region_name),
+                    source,
                     sender.handle,
-                    sender_mapping,
+                    capture_mapping(sender_mapping) if pump else sender_mapping,
                     sqs_destination(sqs, region.sender_queue_url),
                     time_source,
                 )
-                for arn in region.stream_arns.values()
+                for source in resources.sender_sources(region).values()
             ]
             kinesis = KinesisSource(
                 region.client("kinesis"),
@@ -118,7 +141,7 @@ class TwoRegions:
                 time_source,
             )
             self.nodes[region_name] = Node(
-                region, sender, replicator, from_tables, from_peer, clock
+                region, sender, replicator, from_tables, from_peer, clock, pump
             )
 
     @property
@@ -132,24 +155,32 @@ class TwoRegions:
     def mappings(self) -> list[EventSourceMapping]:
         return [m for node in self.nodes.values() for m in node.mappings()]
 
+    def pumps(self) -> list[CapturePump]:
+        """The capture pumps (none with dynamodb_streams capture)."""
+        return [node.capture for node in self.nodes.values() if node.capture]
+
     def step(self) -> int:
-        """Step every mapping once, region by region; returns the records delivered."""
-        return sum(m.step() for m in self.mappings())
+        """Step every pump and mapping once, region by region; returns the records moved."""
+        return sum(s.step() for node in self.nodes.values() for s in node.steppers())
 
     def settle(self, max_steps: int = 500) -> int:
-        """Step until no mapping has anything left to deliver."""
+        """Step until nothing has anything left to deliver. Time stands still meanwhile, so
+        records a pump still holds back are then put all at once, in their due order."""
         total = 0
         for _ in range(max_steps):
             moved = self.step()
             total += moved
-            if not moved and all(m.idle() for m in self.mappings()):
+            if moved or not all(m.idle() for m in self.mappings()):
+                continue
+            if all(p.idle() for p in self.pumps()):
                 return total
+            total += sum(p.flush() for p in self.pumps())
         raise RuntimeError(f"replication did not settle in {max_steps} steps")
 
 
 def _stepped(
     function: str,
-    source: DynamoDBStreamSource | KinesisSource,
+    source: StreamSource,
     handler: Callable[[dict[str, Any]], dict[str, Any]],
     config: MappingConfig,
     on_failure: Callable[[dict[str, Any]], None],
