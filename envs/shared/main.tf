@@ -32,6 +32,7 @@ module "node" {
     var.tables == null ? {} : var.tables,
   )
   existing_tables         = var.existing_tables
+  existing_tables_capture = var.existing_tables_capture
   table_map               = coalesce(var.table_map, local.names.table_map)
   deletion_protection     = var.deletion_protection
   ttl_deletes             = var.ttl_deletes
@@ -52,6 +53,9 @@ module "node" {
   replication_stream_name            = local.names.replication_stream
   replication_stream_shard_count     = var.replication_stream_shard_count
   replication_stream_retention_hours = var.replication_stream_retention_hours
+  capture_stream_name                = local.names.capture_stream
+  capture_stream_shard_count         = var.capture_stream_shard_count
+  capture_stream_retention_hours     = var.capture_stream_retention_hours
   stats_table_name                   = local.names.stats_table
   tombstone_table_name               = local.names.tombstone_table
   sender_failure_queue_name          = local.names.sender_failure_queue

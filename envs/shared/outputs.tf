@@ -11,6 +11,11 @@ output "replication_stream_name" {
   value       = module.node.replication_stream_name
 }
 
+output "capture_stream_name" {
+  description = "The capture stream the tables with kinesis capture write into (null when none has)."
+  value       = module.node.capture_stream_name
+}
+
 output "peer_writer_user_name" {
   description = "Create this user's access key here and store it in the peer's Parameter Store."
   value       = module.node.peer_writer_user_name

@@ -21,7 +21,7 @@ variable "tags" {
 # ---------------------------------------------------------------- what is replicated
 
 variable "tables" {
-  description = "The replicated tables this node creates, by name, with their keys and secondary indexes (see modules/replication_node: any key schema, the peer's tables with the same keys; key types S, N or B; billing_mode PAY_PER_REQUEST or PROVISIONED, which needs read_capacity and write_capacity for the table and each global index; projection_type ALL, KEYS_ONLY or INCLUDE with non_key_attributes). Declare every index a table has before importing it. Null: defaults.json's tables, keyed on PK (S), except those named in existing_tables. An attribute left out takes the module's default."
+  description = "The replicated tables this node creates, by name, with their keys and secondary indexes (see modules/replication_node: any key schema, the peer's tables with the same keys; key types S, N or B; billing_mode PAY_PER_REQUEST or PROVISIONED, which needs read_capacity and write_capacity for the table and each global index; projection_type ALL, KEYS_ONLY or INCLUDE with non_key_attributes; capture dynamodb_streams or kinesis). Declare every index a table has before importing it. Null: defaults.json's tables, keyed on PK (S), except those named in existing_tables. An attribute left out takes the module's default."
   type = map(object({
     hash_key       = string
     hash_key_type  = optional(string)
@@ -31,6 +31,7 @@ variable "tables" {
     read_capacity  = optional(number)
     write_capacity = optional(number)
     ttl_attribute  = optional(string)
+    capture        = optional(string)
     global_secondary_indexes = optional(map(object({
       hash_key           = string
       hash_key_type      = optional(string)
@@ -55,6 +56,12 @@ variable "existing_tables" {
   description = "Tables to replicate that the application's own Terraform (or anything else) manages, by name: read, never created or changed here. Each needs a stream of view type NEW_AND_OLD_IMAGES."
   type        = list(string)
   default     = []
+}
+
+variable "existing_tables_capture" {
+  description = "How the sender reads each existing table's changes, by table name: dynamodb_streams or kinesis (a table left out: dynamodb_streams). With kinesis, the node enables the table's Kinesis streaming destination into its capture stream, and the table needs no DynamoDB stream."
+  type        = map(string)
+  default     = {}
 }
 
 variable "table_map" {
@@ -137,6 +144,18 @@ variable "replication_stream_shard_count" {
 
 variable "replication_stream_retention_hours" {
   description = "How long this region's replication stream keeps records, 24 to 8760 hours (beyond 24, billed extra). Null: the module's 72."
+  type        = number
+  default     = null
+}
+
+variable "capture_stream_shard_count" {
+  description = "Shards of the capture stream (created when a table has kinesis capture), at least 1. Null: on-demand."
+  type        = number
+  default     = null
+}
+
+variable "capture_stream_retention_hours" {
+  description = "How long the capture stream keeps the tables' changes, 24 to 8760 hours (beyond 24, billed extra). Null: the module's 168 (7 days)."
   type        = number
   default     = null
 }

@@ -118,13 +118,21 @@ resource "aws_lambda_function" "function" {
   depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.function]
 }
 
-# Each table's stream feeds the sender; this region's replication stream feeds the replicator.
+# Each table's DynamoDB stream feeds the sender, or, for the tables with kinesis capture, the
+# one capture stream does; this region's replication stream feeds the replicator.
 locals {
   mappings = merge(
     { for name, table in local.replicated_tables : "sender/${name}" => {
       function = "sender"
       source   = table.stream_arn
       settings = var.sender_mapping
+    } if table.capture == "dynamodb_streams" },
+    # No record-age limit: the capture stream keeps records for days (its retention), and a
+    # record given up on sooner would be a change lost after an outage that retention outlasts.
+    { for stream in aws_kinesis_stream.capture : "capture" => {
+      function = "sender"
+      source   = stream.arn
+      settings = merge(var.sender_mapping, { maximum_record_age_in_seconds = -1 })
     } },
     { replicator = {
       function = "replicator"

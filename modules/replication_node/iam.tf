@@ -47,13 +47,35 @@ locals {
     ]
   }
 
+  # The DynamoDB streams of the tables captured through them; none when every table has
+  # kinesis capture.
+  streamed_table_arns = [for table in local.replicated_tables : table.arn if table.capture == "dynamodb_streams"]
+  table_stream_statements = length(local.streamed_table_arns) == 0 ? [] : [
+    {
+      sid       = "ReadTheTablesStreams"
+      actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
+      resources = [for arn in local.streamed_table_arns : "${arn}/stream/*"]
+    },
+  ]
+  # The capture stream, when there is one: what Lambda's mapping reads a Kinesis stream with, on
+  # the sender's behalf. Its records are decrypted with the node's key (UseTheNodesKey).
+  capture_stream_statements = [
+    for stream in aws_kinesis_stream.capture : {
+      sid = "ReadTheCaptureStream"
+      actions = [
+        "kinesis:DescribeStream",
+        "kinesis:DescribeStreamSummary",
+        "kinesis:GetRecords",
+        "kinesis:GetShardIterator",
+        "kinesis:ListShards",
+        "kinesis:ListStreams",
+      ]
+      resources = [stream.arn]
+    }
+  ]
+
   statements = {
-    sender = concat([
-      {
-        sid       = "ReadTheTablesStreams"
-        actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
-        resources = [for arn in local.table_arns : "${arn}/stream/*"]
-      },
+    sender = concat(local.table_stream_statements, local.capture_stream_statements, [
       # Stamping a write that carries no newer version, and restoring an item it raced with.
       {
         sid       = "StampLocalWrites"

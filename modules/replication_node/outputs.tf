@@ -67,3 +67,18 @@ output "dashboard_name" {
   description = "The CloudWatch dashboard of this node."
   value       = aws_cloudwatch_dashboard.replication.dashboard_name
 }
+
+output "table_captures" {
+  description = "How the sender reads each replicated table's changes, by table name: dynamodb_streams or kinesis."
+  value       = local.capture
+}
+
+output "capture_stream_name" {
+  description = "The capture stream the tables with kinesis capture write into, which the sender reads. Null when no table has kinesis capture."
+  value       = one(aws_kinesis_stream.capture[*].name)
+}
+
+output "capture_stream_arn" {
+  description = "ARN of the capture stream. Null when no table has kinesis capture."
+  value       = one(aws_kinesis_stream.capture[*].arn)
+}

@@ -83,7 +83,8 @@ resource "aws_dynamodb_table" "replicated" {
 }
 
 # Tables another configuration manages (the application's own Terraform): read, never managed
-# here. Their streams must carry both images, as the node's own tables' do.
+# here. Their streams must carry both images, as the node's own tables' do, unless the sender
+# reads their changes from the capture stream instead.
 data "aws_dynamodb_table" "existing" {
   for_each = toset(var.existing_tables)
 
@@ -91,17 +92,23 @@ data "aws_dynamodb_table" "existing" {
 
   lifecycle {
     postcondition {
-      condition     = self.stream_enabled
+      condition     = local.capture[self.name] == "kinesis" || self.stream_enabled
       error_message = "Table ${self.name} has no stream, and replication reads one with both images: run `aws dynamodb update-table --table-name ${self.name} --stream-specification StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES` (or set stream_enabled = true and stream_view_type = \"NEW_AND_OLD_IMAGES\" in the Terraform that manages it), then plan again."
     }
     postcondition {
-      condition     = !self.stream_enabled || self.stream_view_type == "NEW_AND_OLD_IMAGES"
+      condition     = local.capture[self.name] == "kinesis" || !self.stream_enabled || self.stream_view_type == "NEW_AND_OLD_IMAGES"
       error_message = "Table ${self.name}'s stream is ${self.stream_view_type}, and replication needs NEW_AND_OLD_IMAGES. A stream's view type can't change in place: run `aws dynamodb update-table --table-name ${self.name} --stream-specification StreamEnabled=false`, then `aws dynamodb update-table --table-name ${self.name} --stream-specification StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES` (or set stream_view_type = \"NEW_AND_OLD_IMAGES\" in the Terraform that manages it), then plan again."
     }
   }
 }
 
 locals {
+  # How the sender reads each table's changes (variables.tf, tables' capture).
+  capture = merge(
+    { for name, t in var.tables : name => t.capture },
+    { for name in var.existing_tables : name => lookup(var.existing_tables_capture, name, "dynamodb_streams") },
+  )
+
   # Every table replicated here, created or existing: its ARN and stream. Keyed by the
   # variables, not by the resources, so that the keys (the mappings' for_each) are known in any
   # walk, and a created table's ARN built from its name, as the key policy's principals are
@@ -112,10 +119,12 @@ locals {
     { for name in keys(var.tables) : name => {
       arn        = "arn:${local.partition}:dynamodb:${local.region}:${local.account}:table/${name}"
       stream_arn = try(aws_dynamodb_table.replicated[name].stream_arn, null)
+      capture    = local.capture[name]
     } },
     { for name in var.existing_tables : name => {
       arn        = data.aws_dynamodb_table.existing[name].arn
       stream_arn = data.aws_dynamodb_table.existing[name].stream_arn
+      capture    = local.capture[name]
     } },
   )
   # The customer managed (or AWS managed) keys existing tables are encrypted with; empty for

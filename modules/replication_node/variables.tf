@@ -1,7 +1,7 @@
 # ---------------------------------------------------------------- what is replicated, and to where
 
 variable "tables" {
-  description = "The replicated tables this node creates, by name, with their key schema (any schema; the peer's tables must have the same keys) and secondary indexes. Key types are S, N or B. billing_mode PAY_PER_REQUEST (the default) or PROVISIONED, which needs read_capacity and write_capacity, for the table and for each global index. global_secondary_indexes and local_secondary_indexes are keyed by index name; projection_type is ALL (the default), KEYS_ONLY or INCLUDE, and only INCLUDE takes non_key_attributes (at least one). A local index needs the table's range_key; at most 5 per table. Declare every index a table has: an index left out would be dropped (global) or the table replaced (local) after a terraform import. Tables that another configuration manages go in existing_tables instead."
+  description = "The replicated tables this node creates, by name, with their key schema (any schema; the peer's tables must have the same keys) and secondary indexes. Key types are S, N or B. billing_mode PAY_PER_REQUEST (the default) or PROVISIONED, which needs read_capacity and write_capacity, for the table and for each global index. global_secondary_indexes and local_secondary_indexes are keyed by index name; projection_type is ALL (the default), KEYS_ONLY or INCLUDE, and only INCLUDE takes non_key_attributes (at least one). A local index needs the table's range_key; at most 5 per table. Declare every index a table has: an index left out would be dropped (global) or the table replaced (local) after a terraform import. capture is how the sender reads the table's changes: dynamodb_streams (the default: the table's DynamoDB stream, records kept 24 hours, creation times in whole seconds) or kinesis (Kinesis Data Streams for DynamoDB into the node's capture stream: creation times in microseconds, kept capture_stream_retention_hours). Tables that another configuration manages go in existing_tables instead."
   type = map(object({
     hash_key       = string
     hash_key_type  = optional(string, "S")
@@ -11,6 +11,7 @@ variable "tables" {
     read_capacity  = optional(number)
     write_capacity = optional(number)
     ttl_attribute  = optional(string)
+    capture        = optional(string, "dynamodb_streams")
     global_secondary_indexes = optional(map(object({
       hash_key           = string
       hash_key_type      = optional(string, "S")
@@ -67,6 +68,10 @@ variable "tables" {
     error_message = "An index's projection_type must be ALL, KEYS_ONLY or INCLUDE, and non_key_attributes (at least one) go with INCLUDE only."
   }
   validation {
+    condition     = alltrue([for t in values(var.tables) : contains(["dynamodb_streams", "kinesis"], t.capture)])
+    error_message = "A table's capture must be \"dynamodb_streams\" or \"kinesis\"."
+  }
+  validation {
     condition     = alltrue([for t in values(var.tables) : length(t.local_secondary_indexes) == 0 || (t.range_key != null && length(t.local_secondary_indexes) <= 5)])
     error_message = "Local secondary indexes need the table to have a range_key, and a table has at most 5."
   }
@@ -91,7 +96,7 @@ variable "tables" {
 }
 
 variable "existing_tables" {
-  description = "Tables to replicate that another configuration manages (the application's own Terraform, say), by name. They are read with the aws_dynamodb_table data source, never created, changed or destroyed here: the sender reads their streams, both functions write them, and with a customer managed key the functions may decrypt with it. Each needs a stream of view type NEW_AND_OLD_IMAGES, or the plan fails saying how to turn one on."
+  description = "Tables to replicate that another configuration manages (the application's own Terraform, say), by name. They are read with the aws_dynamodb_table data source, never created, changed or destroyed here: the sender reads their streams, both functions write them, and with a customer managed key the functions may decrypt with it. Each needs a stream of view type NEW_AND_OLD_IMAGES, or the plan fails saying how to turn one on, unless existing_tables_capture gives it kinesis capture."
   type        = list(string)
   default     = []
   nullable    = false
@@ -106,6 +111,21 @@ variable "existing_tables" {
   validation {
     condition     = length(setintersection(var.existing_tables, keys(var.tables))) == 0
     error_message = "A table is either created here (tables) or managed elsewhere (existing_tables), not both: ${join(", ", setintersection(var.existing_tables, keys(var.tables)))}."
+  }
+}
+
+variable "existing_tables_capture" {
+  description = "How the sender reads each existing table's changes, by table name: dynamodb_streams (the default for a table not named here) or kinesis, as tables' capture. The module enables the Kinesis streaming destination on the table itself, even though it doesn't manage the table; a table with kinesis capture needs no DynamoDB stream."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+  validation {
+    condition     = alltrue([for capture in values(var.existing_tables_capture) : contains(["dynamodb_streams", "kinesis"], capture)])
+    error_message = "existing_tables_capture's values must be \"dynamodb_streams\" or \"kinesis\"."
+  }
+  validation {
+    condition     = length(setsubtract(keys(var.existing_tables_capture), var.existing_tables)) == 0
+    error_message = "existing_tables_capture names tables that aren't in existing_tables: ${join(", ", setsubtract(keys(var.existing_tables_capture), var.existing_tables))}. Give a created table its capture in tables."
   }
 }
 
@@ -245,6 +265,37 @@ variable "replication_stream_retention_hours" {
   validation {
     condition     = var.replication_stream_retention_hours >= 24 && var.replication_stream_retention_hours <= 8760 && floor(var.replication_stream_retention_hours) == var.replication_stream_retention_hours
     error_message = "replication_stream_retention_hours must be a whole number from 24 to 8760 (365 days)."
+  }
+}
+
+variable "capture_stream_name" {
+  description = "The node's capture stream: every table with kinesis capture writes its changes into it (Kinesis Data Streams for DynamoDB), and the sender reads it. Created only when a table has kinesis capture, which then needs this name."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.capture_stream_name != null || !anytrue(concat([for t in values(var.tables) : t.capture == "kinesis"], [for capture in values(var.existing_tables_capture) : capture == "kinesis"]))
+    error_message = "A table has kinesis capture: set capture_stream_name (defaults.json's capture_stream), the stream its changes go into."
+  }
+}
+
+variable "capture_stream_shard_count" {
+  description = "Shards of the capture stream, a whole number of at least 1. Null: on-demand capacity. A provisioned stream must take every captured table's peak writes (1 MB/s or 1,000 records/s a shard), or DynamoDB is throttled writing into it and capture falls behind."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.capture_stream_shard_count == null || try(var.capture_stream_shard_count >= 1 && floor(var.capture_stream_shard_count) == var.capture_stream_shard_count, false)
+    error_message = "capture_stream_shard_count must be a whole number of at least 1, or null for on-demand capacity."
+  }
+}
+
+variable "capture_stream_retention_hours" {
+  description = "How long the capture stream keeps the tables' changes, 24 to 8760 hours. The default, 168 (7 days), outlasts a border outage of days: the sender's mapping on it has no record-age limit, so it resumes from where it stopped, and tools/ops.py redrive can replay while the stream still holds the records. Beyond 24 hours, retention is billed extra."
+  type        = number
+  default     = 168
+  nullable    = false
+  validation {
+    condition     = var.capture_stream_retention_hours >= 24 && var.capture_stream_retention_hours <= 8760 && floor(var.capture_stream_retention_hours) == var.capture_stream_retention_hours
+    error_message = "capture_stream_retention_hours must be a whole number from 24 to 8760 (365 days)."
   }
 }
 

@@ -204,6 +204,7 @@ NODE_INTERNAL = {
     "peer_replication_stream": "defaults.json",
     "peer_credentials_prefix": "defaults.json",
     "replication_stream_name": "defaults.json",
+    "capture_stream_name": "defaults.json",
     "stats_table_name": "defaults.json",
     "tombstone_table_name": "defaults.json",
     "sender_failure_queue_name": "defaults.json",
@@ -275,8 +276,9 @@ def test_the_settings_scenario_sets_every_variable():
     given = set(re.findall(r"^([a-z_0-9]+)\s*=", tfvars, re.MULTILINE))
     declared = {v.name for v in module_docs.variables(REPO / "envs" / "shared")}
     # profile picks credentials, dist_dir the zips; neither reaches a plan. existing_tables
-    # has scenarios of its own, against a simulated account (the real provider's has no tables).
-    assert declared - given == {"profile", "dist_dir", "existing_tables"}
+    # (and their capture) have scenarios of their own, against a simulated account (the real
+    # provider's has no tables).
+    assert declared - given == {"profile", "dist_dir", "existing_tables", "existing_tables_capture"}
     assert given <= declared
 
 

@@ -1,9 +1,10 @@
 # envs/cn-north-1 with every setting of the environment given a value other than its default, so
 # that the inventory shows each one reaching the plan: nothing set in tfvars is ignored.
 # (test_environments.py requires this file to name every variable but profile, dist_dir and
-# existing_tables, which the existing-tables scenarios set against a simulated account.)
+# existing_tables and existing_tables_capture, which the existing-tables scenarios set against a
+# simulated account.)
 tags                = { project = "ddb-replication", team = "data" }
-tables              = { "user-cn" = { hash_key = "PK", billing_mode = "PROVISIONED", read_capacity = 5, write_capacity = 5 } }
+tables              = { "user-cn" = { hash_key = "PK", billing_mode = "PROVISIONED", read_capacity = 5, write_capacity = 5, capture = "kinesis" } }
 table_map           = { "user-sg" = "user-cn" }
 deletion_protection = false
 ttl_deletes         = "skip"
@@ -21,6 +22,8 @@ signing_keys_ttl_seconds = 60
 replication_stream_shard_count     = 2
 replication_stream_retention_hours = 168
 failure_queue_retention_seconds    = 864000
+capture_stream_shard_count         = 3
+capture_stream_retention_hours     = 720
 
 lambda_architecture          = "x86_64"
 memory_size                  = 1024
