@@ -76,3 +76,38 @@ def stamped_update(
             ":_repl_region": version[REGION_ATTR],
         },
     }
+
+
+def stamped_delete(
+    region: str,
+    key_attribute: str,
+    now: int | None = None,
+    typed: bool = True,
+    unit: str = MILLISECONDS,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A delete with a precise version, for tables captured through DynamoDB Streams, whose
+    records carry whole seconds: update_item keyword arguments that stamp the item (if it
+    exists), then delete_item keyword arguments that delete it only while it carries that
+    stamp. The delete's version is then the stamp's plus a millisecond, so it wins over any
+    write made before it, at the cost of one extra write. If the delete's condition fails, the
+    item was written meanwhile: read it again and decide.
+
+        stamp_it, delete_it = stamped_delete("cn-north-1", "PK")
+        client.update_item(TableName="user-cn", Key=key, **stamp_it)
+        client.delete_item(TableName="user-cn", Key=key, **delete_it)
+    """
+    version = version_attributes(region, now, typed, unit)
+    names = {"#_repl_ts": TIMESTAMP_ATTR, "#_repl_region": REGION_ATTR, "#_repl_key": key_attribute}
+    values = {":_repl_ts": version[TIMESTAMP_ATTR], ":_repl_region": version[REGION_ATTR]}
+    stamp_it = {
+        "UpdateExpression": "SET #_repl_ts = :_repl_ts, #_repl_region = :_repl_region",
+        "ConditionExpression": "attribute_exists(#_repl_key)",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+    delete_it = {
+        "ConditionExpression": "#_repl_ts = :_repl_ts AND #_repl_region = :_repl_region",
+        "ExpressionAttributeNames": {k: v for k, v in names.items() if k != "#_repl_key"},
+        "ExpressionAttributeValues": values,
+    }
+    return stamp_it, delete_it
