@@ -83,6 +83,7 @@ class _Held:
     due_ms: float
     order: int  # read order, so records due at the same time keep the table's order
     entry: dict[str, Any] = field(compare=False)  # PutRecords' Data and PartitionKey
+    created_us: int = field(compare=False, default=0)
 
 
 def partition_key(keys: dict[str, Any]) -> str:
@@ -116,6 +117,8 @@ class CapturePump:
         self.rng = random.Random(f"{faults.seed}:capture:{region}")
         self.put = 0  # records put into the capture stream, duplicates included
         self.duplicated = 0
+        self.reordered = 0  # records put after a later change of the same item
+        self._latest_put: dict[str, int] = {}  # partition key -> the latest creation time put
         self._positions: dict[tuple[str, str], str] = {}  # (table, shard) -> last sequence
         self._last_created: dict[str, tuple[int, int]] = {}  # table -> (ms, sub-ms part)
         self._held: list[_Held] = []  # a heap, by due time then read order
@@ -192,9 +195,8 @@ class CapturePump:
 
     def _hold(self, raw: dict[str, Any], table: str) -> None:
         created_ms = epoch_ms(raw["dynamodb"]["ApproximateCreationDateTime"])
-        payload = events.capture_payload(
-            raw, table, self.region, self._created_us(table, created_ms)
-        )
+        created_us = self._created_us(table, created_ms)
+        payload = events.capture_payload(raw, table, self.region, created_us)
         entry = {
             "Data": json.dumps(payload).encode(),
             "PartitionKey": partition_key(payload["dynamodb"]["Keys"]),
@@ -204,7 +206,7 @@ class CapturePump:
             copies, self.duplicated = 2, self.duplicated + 1
         for _ in range(copies):
             delay = self.rng.random() * self.faults.reorder_window_ms
-            heapq.heappush(self._held, _Held(created_ms + delay, self._read, entry))
+            heapq.heappush(self._held, _Held(created_ms + delay, self._read, entry, created_us))
             self._read += 1
 
     def _created_us(self, table: str, created_ms: int) -> int:
@@ -239,4 +241,9 @@ class CapturePump:
                 self.put += start
                 raise
         self.put += len(due)
+        for held in due:
+            key = held.entry["PartitionKey"]
+            if held.created_us < self._latest_put.get(key, 0):
+                self.reordered += 1
+            self._latest_put[key] = max(held.created_us, self._latest_put.get(key, 0))
         return len(due)

@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from deployment.tables import scan_all
+from emulator.capture import DYNAMODB_STREAMS, KINESIS, NO_FAULTS, CaptureFaults
 from emulator.esm import REPLICATOR_MAPPING, SENDER_MAPPING
 from emulator.stepped import Node, TwoRegions
 from replication import wire
@@ -201,6 +202,8 @@ def run_scenario(
     concurrency: int = 1,
     fast_clock_regions: frozenset[str] = frozenset(),
     version_unit: str = MILLISECONDS,
+    capture: str = DYNAMODB_STREAMS,
+    capture_faults: CaptureFaults = NO_FAULTS,
 ):
     rng = random.Random(seed)
     time = SimulatedTime()
@@ -216,11 +219,14 @@ def run_scenario(
             replicator_mapping=replace(REPLICATOR_MAPPING, batch_size=batch_size),
             time_source=time,
             version_unit=version_unit,
+            capture=capture,
+            capture_faults=capture_faults,
         )
         chaos = Chaos(seed, fault_rate)
         wire_chaos(regions, chaos)
         nodes = list(regions.nodes.values())
-        mappings = regions.mappings()
+        # With kinesis capture, the pumps into the capture streams move at random steps too.
+        mappings = [*regions.mappings(), *regions.pumps()]
         tied_timestamp = time() + 1_000
         writes: Counter = Counter()
         for _ in range(steps):
@@ -258,17 +264,28 @@ SCENARIOS = [
         # The original sample's applications: fractional epoch seconds (VERSION_UNIT=seconds).
         (12, {}, 0.15, 1, "sample-seconds"),
         (13, {"ap-southeast-1": 1_500}, 0.25, 8, "sample-seconds-threads"),
+        # Kinesis capture: the capture streams duplicate records and reorder an item's records.
+        (21, {}, 0.15, 1, "kinesis-capture-faults"),
+        (22, {"cn-north-1": -2_500}, 0.15, 8, "kinesis-capture-threads"),
     ]
 ]
 FAST_APP_CLOCK = {9: frozenset({"cn-north-1"})}
 SECONDS_UNIT = {12, 13}
+KINESIS_CAPTURE = {
+    21: CaptureFaults(duplicate_rate=0.2, reorder_window_ms=80, seed=21),
+    22: CaptureFaults(duplicate_rate=0.3, reorder_window_ms=150, seed=22),
+}
 
 
 @pytest.mark.parametrize(("seed", "offsets", "fault_rate", "workers"), SCENARIOS)
 def test_both_regions_converge(aws, seed, offsets, fault_rate, workers):
     fast = FAST_APP_CLOCK.get(seed, frozenset())
     unit = SECONDS if seed in SECONDS_UNIT else MILLISECONDS
-    regions, writes, chaos = run_scenario(seed, offsets, fault_rate, 300, workers, fast, unit)
+    capture = KINESIS if seed in KINESIS_CAPTURE else DYNAMODB_STREAMS
+    faults = KINESIS_CAPTURE.get(seed, NO_FAULTS)
+    regions, writes, chaos = run_scenario(
+        seed, offsets, fault_rate, 300, workers, fast, unit, capture, faults
+    )
     china = canonical(scan_all(regions.china.client("dynamodb"), "user-cn"))
     world = canonical(scan_all(regions.world.client("dynamodb"), "user-sg"))
 
@@ -280,6 +297,10 @@ def test_both_regions_converge(aws, seed, offsets, fault_rate, workers):
         assert queue_messages(node, node.region.replicator_queue_url) == []
     if fault_rate:
         assert chaos.faults["redelivered"] and chaos.faults["throttled"]
+    if capture == KINESIS:
+        # The capture streams did duplicate and reorder records, and delivered every one.
+        assert all(pump.duplicated and pump.idle() for pump in regions.pumps())
+        assert sum(pump.reordered for pump in regions.pumps()), "nothing was reordered"
     if fast:
         assert writes["fast-clock put"]
         horizon = regions.china.clock() + 300_000
