@@ -22,6 +22,7 @@ ANY = "*"  # an action AWS only authorizes on every resource (creates, lists, de
 KEY = "arn:{p}:kms:{r}:{a}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 TABLE = "arn:{p}:dynamodb:{r}:{a}:table/user-cn"
 STREAM = "arn:{p}:kinesis:{r}:{a}:stream/ddb_replication_stream_cn"
+CAPTURE_STREAM = "arn:{p}:kinesis:{r}:{a}:stream/ddb_capture_stream_cn"
 QUEUE = "arn:{p}:sqs:{r}:{a}:ddbreplicatorcn"
 FUNCTION = "arn:{p}:lambda:{r}:{a}:function:ddb_send_to_kinesis"
 MAPPING = "arn:{p}:lambda:{r}:{a}:event-source-mapping:14e0db71-5d35-4eb5-b481-8945cf9d10c2"
@@ -90,9 +91,11 @@ REQUIRED: dict[str, list[tuple[str, list[str]]]] = {
             ],
         ),
     ],  # fmt: skip
+    # The replication stream, and the capture stream (created alike when a table has kinesis
+    # capture).
     "aws_kinesis_stream": [
         (
-            STREAM,
+            stream,
             [
                 "kinesis:CreateStream",
                 "kinesis:DescribeStreamSummary",
@@ -106,8 +109,33 @@ REQUIRED: dict[str, list[tuple[str, list[str]]]] = {
                 "kinesis:AddTagsToStream",
                 "kinesis:RemoveTagsFromStream",
             ],
+        )
+        for stream in (STREAM, CAPTURE_STREAM)
+    ]
+    + [(KEY, ["kms:GenerateDataKey", "kms:DescribeKey"])],  # fmt: skip
+    # Enabling a table's destination: DynamoDB checks that the caller could write the stream
+    # itself (AWS's "IAM policies for Kinesis Data Streams and DynamoDB"). The provider replaces
+    # a destination rather than updating it; Update is listed as AWS documents the resource.
+    "aws_dynamodb_kinesis_streaming_destination": [
+        (
+            TABLE,
+            [
+                "dynamodb:EnableKinesisStreamingDestination",
+                "dynamodb:DescribeKinesisStreamingDestination",
+                "dynamodb:DisableKinesisStreamingDestination",
+                "dynamodb:UpdateKinesisStreamingDestination",
+            ],
         ),
-        (KEY, ["kms:GenerateDataKey", "kms:DescribeKey"]),
+        (
+            CAPTURE_STREAM,
+            [
+                "kinesis:PutRecord",
+                "kinesis:PutRecords",
+                "kinesis:DescribeStream",
+                "kinesis:DescribeStreamSummary",
+            ],
+        ),
+        (ANY, ["kinesis:ListStreams"]),
     ],  # fmt: skip
     "aws_sqs_queue": [
         (
