@@ -688,7 +688,7 @@ def test_stepping_bisects_to_the_poison_record_and_sends_aws_on_failure_message(
     )
     # What the redrive tool reads back from the queue.
     assert classify(json.dumps(message)) == FailedBatch(
-        function, source.arn, SHARD, int(poison), int(poison), 1
+        function, source.arn, SHARD, int(poison), int(poison), 1, service
     )
 
 

@@ -27,6 +27,7 @@ from replication.tombstones import KEY_ATTR as TOMBSTONE_KEY
 from replication.versions import Version, now_ms
 from tests.helpers import emulator_running
 from tools import ops
+from tools.operations.redrive import classify
 from tools.operations.stream_ranges import FailedBatch, RangeLost, collect_range
 
 WAIT_S = 45
@@ -366,3 +367,21 @@ def test_a_range_missing_records_is_lost():
         collect_range(batch(9, 11, 3), pages([9, 11]))
     with pytest.raises(RangeLost, match="holds 1 of the batch's 3 records"):
         collect_range(batch(9, 11, 3), pages([9], [], []))  # the shard ends before the range does
+
+
+def test_a_sender_batch_from_a_capture_stream_is_read_from_kinesis_and_replayed_by_the_sender():
+    # With kinesis capture the sender's mapping reads a Kinesis stream: its on-failure message
+    # carries KinesisBatchInfo, yet it is the sender's to replay, from that stream.
+    info = {
+        "shardId": "shardId-000000000000",
+        "startSequenceNumber": "5",
+        "endSequenceNumber": "9",
+        "batchSize": 3,
+        "streamArn": "arn:aws-cn:kinesis:cn-north-1:1:stream/ddb_capture_stream_cn",
+    }
+    body = json.dumps({"requestContext": {}, "KinesisBatchInfo": info})
+    found = classify(body, "sender")
+    assert (found.function, found.service, found.start, found.end) == ("sender", "kinesis", 5, 9)
+    # Found in the replicator's queue, or with no queue named, Kinesis means the replicator.
+    assert classify(body).function == "replicator"
+    assert classify(body.replace("KinesisBatchInfo", "DDBStreamBatchInfo")).service == "dynamodb"

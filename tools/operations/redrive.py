@@ -73,10 +73,14 @@ class Unrecognised:
     reason: str
 
 
-BATCH_INFO = {"DDBStreamBatchInfo": "sender", "KinesisBatchInfo": "replicator"}
+BATCH_INFO = {"DDBStreamBatchInfo": "dynamodb", "KinesisBatchInfo": "kinesis"}
+# Who reads each service, unless the queue says: the sender reads a table's DynamoDB stream,
+# the replicator the replication stream (and the sender a capture stream, in its own queue).
+READER = {"dynamodb": "sender", "kinesis": "replicator"}
 
 
-def classify(body: str) -> FailedBatch | PoisonRecord | Unrecognised:
+def classify(body: str, function: str | None = None) -> FailedBatch | PoisonRecord | Unrecognised:
+    """What a failure-queue message is; `function` is whose queue it came from."""
     try:
         message = json.loads(body)
     except ValueError:
@@ -85,16 +89,17 @@ def classify(body: str) -> FailedBatch | PoisonRecord | Unrecognised:
         return Unrecognised("not a JSON object")
     if message.get("kind") == POISON_KIND:
         return PoisonRecord(message.get("reason", ""), message.get("record"), _poison_keys(message))
-    for name, function in BATCH_INFO.items():
+    for name, service in BATCH_INFO.items():
         if isinstance(info := message.get(name), dict):
             try:
                 return FailedBatch(
-                    function,
+                    function or READER[service],
                     info["streamArn"],
                     info["shardId"],
                     int(info["startSequenceNumber"]),
                     int(info["endSequenceNumber"]),
                     int(info["batchSize"]),
+                    service,
                 )
             except (KeyError, TypeError, ValueError) as exc:
                 return Unrecognised(f"{name} without a usable {exc}")
@@ -306,7 +311,7 @@ class Redrive:
             received = inbox.receive(max_messages)
             counts["messages"] += len(received)
             self.log(f"{function}: {len(received)} messages in {queue}")
-            for done, (message, what) in enumerate(_in_stream_order(received)):
+            for done, (message, what) in enumerate(_in_stream_order(received, function)):
                 on_progress(done, len(received))
                 inbox.keep_hidden()
                 if self._redrive(function, message, what, counts) and not self.dry_run:
@@ -404,8 +409,10 @@ class Redrive:
     def _repair(self, batch: FailedBatch) -> str:
         """Where to look instead: the table whose stream it was, or every table the
         replication stream feeds."""
-        if batch.function == "sender":
+        if batch.function == "sender" and batch.service == "dynamodb":
             tables = [table_of_stream(batch.stream_arn)]
+        elif batch.function == "sender":  # a capture stream: any table captured into it
+            tables = list(self.here.names.tables)
         else:
             tables = sorted(set(self.here.names.table_map.values()))
         commands = (
@@ -424,10 +431,10 @@ def _one_line(exc: Exception) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
-def _in_stream_order(received: list[Received]) -> list[tuple[Received, Any]]:
+def _in_stream_order(received: list[Received], function: str) -> list[tuple[Received, Any]]:
     """Each shard's failed batches oldest first, so a key's changes replay in order; then
     the poison records and anything else, as received."""
-    classified = [(m, classify(m.body)) for m in received]
+    classified = [(m, classify(m.body, function)) for m in received]
     batches = sorted(
         (pair for pair in classified if isinstance(pair[1], FailedBatch)),
         key=lambda pair: (pair[1].stream_arn, pair[1].shard_id, pair[1].start),

@@ -28,12 +28,15 @@ LOST_ERRORS = {
 class FailedBatch:
     """An on-failure record: a batch the mapping gave up on, by its place in the stream."""
 
-    function: str  # who replays it: the sender (DynamoDB stream) or the replicator (Kinesis)
+    function: str  # who replays it: the sender or the replicator
     stream_arn: str
     shard_id: str
     start: int
     end: int
     size: int
+    # Where the records are read again: a table's DynamoDB stream, or a Kinesis stream (the
+    # replication stream, or a capture stream the sender reads).
+    service: str = "dynamodb"
 
     @property
     def subject(self) -> str:
@@ -78,7 +81,7 @@ def collect_range(batch: FailedBatch, pages: Iterator[tuple[list[dict], bool]]) 
 def read_range(side: Side, batch: FailedBatch) -> list[dict[str, Any]]:
     """The batch's records, shaped as the function receives them, in stream order."""
     try:
-        if batch.function == "sender":
+        if batch.service == "dynamodb":
             raw = collect_range(batch, _dynamodb_pages(side.client("dynamodbstreams"), batch))
             return [events.dynamodb_record(r, batch.stream_arn, side.region) for r in raw]
         raw = collect_range(batch, _kinesis_pages(side.client("kinesis"), batch))
