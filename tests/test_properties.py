@@ -13,14 +13,14 @@ import base64
 import dataclasses
 import itertools
 import json
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from functools import reduce
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
@@ -195,13 +195,17 @@ stamped_seconds = st.one_of(
 
 @PURE_SETTINGS
 @given(stamped_seconds, st.sampled_from(REGIONS))
+@example(Decimal("1E-130"), REGIONS[0])
+@example(Decimal("9.9999999999999999999999999999999999999E+10"), REGIONS[0])
 def test_a_seconds_stamp_reads_exactly_and_writes_back_equal(seconds, region):
     version = of_image({TIMESTAMP_ATTR: {"N": str(seconds)}, REGION_ATTR: {"S": region}}, SECONDS)
     assert version is not None and 0 <= version.fraction < 1
     assert Decimal(version.stored(SECONDS)) == seconds  # numerically, as DynamoDB compares
     assert significant_digits(version.stored(SECONDS)) <= 38
     assert "E" not in version.stored(SECONDS).upper()
-    assert version.timestamp == int(seconds * 1000 // 1)  # whole milliseconds, floored
+    with localcontext() as exact:
+        exact.prec = 100  # the default 28 digits would round a 38-digit stamp
+        assert version.timestamp == int(seconds.scaleb(3) // 1)  # whole milliseconds, floored
 
 
 @PURE_SETTINGS
@@ -241,13 +245,17 @@ def test_no_unit_reads_a_number_no_clock_gives(raw, unit):
 
 @PURE_SETTINGS
 @given(stamped_seconds, st.sampled_from(REGIONS))
+# The smallest number DynamoDB stores, and a float's tiny exact value (found by this test):
+# a fraction with many zeros after the point.
+@example(Decimal("1E-130"), REGIONS[0])
+@example(Decimal(2.220446049250313e-16), REGIONS[0])
 def test_a_fine_version_crosses_the_wire_exactly(seconds, region):
     version = of_image({TIMESTAMP_ATTR: {"N": str(seconds)}, REGION_ATTR: {"S": region}}, SECONDS)
     assert from_wire(json.loads(json.dumps(version.to_wire()))) == version
 
 
 @pytest.mark.parametrize(
-    "fraction", ["0", "0.0", "1.5", "0.5e1", ".5", "0.", 0.5, "-0.5", "0." + "1" * 41]
+    "fraction", ["0", "0.0", "1.5", "0.5e1", ".5", "0.", 0.5, "-0.5", "0." + "1" * 171]
 )
 def test_a_wire_fraction_must_be_a_decimal_string_between_0_and_1(fraction):
     with pytest.raises(ValueError, match="fraction"):

@@ -24,7 +24,9 @@ TIMESTAMP_ATTR = "last_update_timestamp"
 REGION_ATTR = "last_updater_region"
 MILLISECONDS, SECONDS = "milliseconds", "seconds"
 VERSION_UNITS = (MILLISECONDS, SECONDS)
-_FRACTION = re.compile(r"0\.[0-9]{1,40}")
+# A wire fraction: the digits of any stored number's rest of a millisecond. DynamoDB keeps
+# 38 significant digits down to 1E-130, so one can start 127 zeros after the point.
+_FRACTION = re.compile(r"0\.[0-9]{1,170}")
 # Exact arithmetic on any number DynamoDB can store (38 significant digits), scaled.
 _EXACT = Context(prec=100)
 
