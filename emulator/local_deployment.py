@@ -1,6 +1,7 @@
 """The whole system on this machine: both regions on one moto server, the real functions
 in their own processes, mappings with Lambda's semantics, a faulty link between them, and
-each sender's heartbeat schedule.
+each sender's heartbeat schedule. With capture="kinesis", each region's tables stream into its
+capture stream (a pump thread, emulator/capture.py) and the sender's mapping reads that.
 
     with LocalDeployment(workdir) as deployment:
         ... write to deployment.regions["cn-north-1"] ...
@@ -29,6 +30,13 @@ from deployment import names as topology
 from deployment.functions import FUNCTIONS
 from deployment.tables import scan_all
 from emulator import resources
+from emulator.capture import (
+    DYNAMODB_STREAMS,
+    NO_FAULTS,
+    CaptureFaults,
+    CapturePump,
+    capture_mapping,
+)
 from emulator.esm import (
     REPLICATOR_MAPPING,
     SENDER_MAPPING,
@@ -38,7 +46,7 @@ from emulator.esm import (
 )
 from emulator.faults import FaultProxy
 from emulator.functions import Function, FunctionError
-from emulator.stream_sources import DynamoDBStreamSource, KinesisSource
+from emulator.stream_sources import KinesisSource
 from replication import wire
 from replication.versions import now_ms
 
@@ -185,6 +193,8 @@ class LocalDeployment:
         replicator_mapping: MappingConfig = REPLICATOR_MAPPING,
         seed: int = 1,
         heartbeat_interval_s: float | None = HEARTBEAT_INTERVAL_S,
+        capture: str = DYNAMODB_STREAMS,
+        capture_faults: CaptureFaults = NO_FAULTS,
     ):
         self.workdir = Path(workdir)
         self.latency_ms = latency_ms
@@ -194,6 +204,8 @@ class LocalDeployment:
         self.seed = seed
         self.heartbeat_interval_s = heartbeat_interval_s  # None: no heartbeat schedule
         self.heartbeats: HeartbeatSchedule | None = None
+        self.capture, self.capture_faults = capture, capture_faults
+        self.pumps: dict[str, CapturePump] = {}  # region -> its tables' streaming destination
         self.names = topology.region_names()
         self.regions: dict[str, resources.Region] = {}
         self.links: dict[str, FaultProxy] = {}  # region -> the link carrying changes into it
@@ -201,6 +213,7 @@ class LocalDeployment:
         self.mappings: dict[str, EventSourceMapping] = {}
         self.lag = LagRecorder()
         self.local_writes: dict[str, int] = {}  # region -> its own writes seen on its stream
+        self._counted: set[str] = set()  # capture records' eventIDs, so duplicates count once
         self._server: ThreadedMotoServer | None = None
         self.endpoint_url = ""
 
@@ -242,6 +255,7 @@ class LocalDeployment:
                 admin,
                 endpoint_url=self.endpoint_url,
                 peer_endpoint_url=self.links[peer].url,
+                capture=self.capture,
             )
         for region in self.regions.values():
             self._start_functions(region)
@@ -254,6 +268,8 @@ class LocalDeployment:
     def stop(self) -> None:
         if self.heartbeats is not None:
             self.heartbeats.stop()
+        for pump in self.pumps.values():
+            pump.stop()
         for mapping in self.mappings.values():
             mapping.stop()
         for function in self.functions.values():
@@ -301,13 +317,19 @@ class LocalDeployment:
     def _start_mappings(self, region: resources.Region) -> None:
         n = region.names
         sqs = region.client("sqs")
-        for table, arn in region.stream_arns.items():
+        pump = resources.capture_pump(region, self.capture_faults)
+        sender_config = self.mapping_configs["sender"]
+        if pump is not None:
+            self.pumps[n.region] = pump.start()
+            sender_config = capture_mapping(sender_config)
+        # Each table's stream, or the one capture stream.
+        for label, source in resources.sender_sources(region).items():
             key = f"sender-{n.region}"
-            self.mappings[f"{key}-{table}"] = EventSourceMapping(
+            self.mappings[f"{key}-{label}"] = EventSourceMapping(
                 key,
-                DynamoDBStreamSource(region.client("dynamodbstreams"), arn, n.region),
+                source,
                 self.functions[key].invoke,
-                self.mapping_configs["sender"],
+                sender_config,
                 sqs_destination(sqs, region.sender_queue_url),
                 function_arn=resources.function_arn(key, n.region),
                 on_done=lambda records, region=n.region: self._count_local_writes(region, records),
@@ -329,14 +351,26 @@ class LocalDeployment:
         ).start()
 
     def _count_local_writes(self, region: str, records: list[dict[str, Any]]) -> None:
-        written = sum(
-            1
-            for r in records
-            if r["dynamodb"].get("NewImage", {}).get("last_updater_region") == {"S": region}
-            and r["dynamodb"].get("NewImage") != r["dynamodb"].get("OldImage")
-        )
+        changes = [self._change_of(r) for r in records]
+        written = [
+            c
+            for c in changes
+            if c["dynamodb"].get("NewImage", {}).get("last_updater_region") == {"S": region}
+            and c["dynamodb"].get("NewImage") != c["dynamodb"].get("OldImage")
+        ]
         with self.lag.lock:
-            self.local_writes[region] = self.local_writes.get(region, 0) + written
+            if self.capture != DYNAMODB_STREAMS:
+                fresh = [c for c in written if c["eventID"] not in self._counted]
+                self._counted.update(c["eventID"] for c in fresh)
+                written = fresh
+            self.local_writes[region] = self.local_writes.get(region, 0) + len(written)
+
+    @staticmethod
+    def _change_of(record: dict[str, Any]) -> dict[str, Any]:
+        """A table change as DynamoDB Streams shapes it, from either kind of record."""
+        if record.get("eventSource") == "aws:kinesis":
+            return json.loads(base64.b64decode(record["kinesis"]["data"]))
+        return record
 
     # -- observing -------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from emulator.esm import SENDER_MAPPING
 from emulator.stepped import TwoRegions
 from emulator.stream_sources import KinesisSource
 from replication.stamping import stamp, stamped_update
-from tests.helpers import queue_messages
+from tests.helpers import emulator_running, queue_messages
 from tests.test_convergence import SimulatedTime, canonical
 
 KEYS = [f"item-{i}" for i in range(6)]
@@ -287,3 +287,25 @@ def test_with_dynamodb_streams_a_delete_loses_to_an_update_made_within_its_secon
         assert expected == 0
     else:
         assert expected > 0.9 * PAIRS
+
+
+# ------------------------------------------------------------------------- the live emulator
+
+
+def test_the_live_emulator_replicates_through_its_capture_streams(tmp_path):
+    faults = CaptureFaults(duplicate_rate=0.2, reorder_window_ms=50, seed=2)
+    with emulator_running(
+        tmp_path, capture=KINESIS, capture_faults=faults, heartbeat_interval_s=None
+    ) as deployment:
+        for region in (CHINA, GLOBAL):
+            r = deployment.regions[region]
+            ddb = r.client("dynamodb")
+            for i in range(30):
+                item = stamp({"PK": {"S": f"k{i % 7}"}, "by": {"S": region}}, region, typed=True)
+                ddb.put_item(TableName=r.names.tables[0], Item=item)
+            ddb.delete_item(TableName=r.names.tables[0], Key={"PK": {"S": "k3"}})
+        assert deployment.wait_until_converged(60), deployment.divergent_keys()
+        for region, pump in deployment.pumps.items():
+            assert pump.duplicated and pump.idle(), region
+            assert deployment.failure_messages(region, "sender") == []
+            assert deployment.failure_messages(region, "replicator") == []
