@@ -21,7 +21,7 @@ variable "tags" {
 # ---------------------------------------------------------------- what is replicated
 
 variable "tables" {
-  description = "The replicated tables this node creates, by name, with their keys and secondary indexes (see modules/replication_node: any key schema, the peer's tables with the same keys; key types S, N or B; billing_mode PAY_PER_REQUEST or PROVISIONED, which needs read_capacity and write_capacity for the table and each global index; projection_type ALL, KEYS_ONLY or INCLUDE with non_key_attributes; capture dynamodb_streams or kinesis). Declare every index a table has before importing it. Null: defaults.json's tables, keyed on PK (S), except those named in existing_tables. An attribute left out takes the module's default."
+  description = "The replicated tables this node creates, by name, with their keys and secondary indexes (see modules/replication_node: any key schema, the peer's tables with the same keys; key types S, N or B; billing_mode PAY_PER_REQUEST or PROVISIONED, which needs read_capacity and write_capacity for the table and each global index; projection_type ALL, KEYS_ONLY or INCLUDE with non_key_attributes; capture dynamodb_streams, kinesis, or both while switching between the two). Declare every index a table has before importing it. Null: defaults.json's tables, keyed on PK (S), except those named in existing_tables. An attribute left out takes the module's default."
   type = map(object({
     hash_key       = string
     hash_key_type  = optional(string)
@@ -59,7 +59,7 @@ variable "existing_tables" {
 }
 
 variable "existing_tables_capture" {
-  description = "How the sender reads each existing table's changes, by table name: dynamodb_streams or kinesis (a table left out: dynamodb_streams). With kinesis, the node enables the table's Kinesis streaming destination into its capture stream, and the table needs no DynamoDB stream."
+  description = "How the sender reads each existing table's changes, by table name: dynamodb_streams, kinesis, or both while switching between the two (a table left out: dynamodb_streams). With kinesis, the node enables the table's Kinesis streaming destination into its capture stream, and the table needs no DynamoDB stream."
   type        = map(string)
   default     = {}
 }

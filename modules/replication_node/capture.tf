@@ -3,8 +3,11 @@
 # microseconds and kept for days, and the sender reads them there rather than from the table's
 # DynamoDB stream (24 hours, whole seconds). A table keeps its DynamoDB stream all the same:
 # switching a table between the two modes then changes neither the table nor its stream.
+# "both" is the step between the two: the table writes into the capture stream and the sender
+# still reads its DynamoDB stream too (each change arrives twice; versions absorb the second), so
+# the next apply removes one path only once the other is already delivering.
 locals {
-  kinesis_captured = sort([for name, capture in local.capture : name if capture == "kinesis"])
+  kinesis_captured = sort([for name, capture in local.capture : name if contains(["kinesis", "both"], capture)])
 }
 
 # One stream for the node, only when a table uses it. Encrypted with the node's key: DynamoDB

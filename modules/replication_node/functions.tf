@@ -119,14 +119,15 @@ resource "aws_lambda_function" "function" {
 }
 
 # Each table's DynamoDB stream feeds the sender, or, for the tables with kinesis capture, the
-# one capture stream does; this region's replication stream feeds the replicator.
+# one capture stream does (for a table with capture "both", both do); this region's replication
+# stream feeds the replicator.
 locals {
   mappings = merge(
     { for name, table in local.replicated_tables : "sender/${name}" => {
       function = "sender"
       source   = table.stream_arn
       settings = var.sender_mapping
-    } if table.capture == "dynamodb_streams" },
+    } if table.capture != "kinesis" },
     # No record-age limit: the capture stream keeps records for days (its retention), and a
     # record given up on sooner would be a change lost after an outage that retention outlasts.
     { for stream in aws_kinesis_stream.capture : "capture" => {

@@ -47,9 +47,9 @@ locals {
     ]
   }
 
-  # The DynamoDB streams of the tables captured through them; none when every table has
-  # kinesis capture.
-  streamed_table_arns = [for table in local.replicated_tables : table.arn if table.capture == "dynamodb_streams"]
+  # The DynamoDB streams of the tables captured through them (dynamodb_streams or both); none
+  # when every table has kinesis capture.
+  streamed_table_arns = [for table in local.replicated_tables : table.arn if table.capture != "kinesis"]
   table_stream_statements = length(local.streamed_table_arns) == 0 ? [] : [
     {
       sid       = "ReadTheTablesStreams"

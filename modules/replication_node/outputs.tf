@@ -69,16 +69,16 @@ output "dashboard_name" {
 }
 
 output "table_captures" {
-  description = "How the sender reads each replicated table's changes, by table name: dynamodb_streams or kinesis."
+  description = "How the sender reads each replicated table's changes, by table name: dynamodb_streams, kinesis or both."
   value       = local.capture
 }
 
 output "capture_stream_name" {
-  description = "The capture stream the tables with kinesis capture write into, which the sender reads. Null when no table has kinesis capture."
+  description = "The capture stream the tables with kinesis (or both) capture write into, which the sender reads. Null when no table has such capture."
   value       = one(aws_kinesis_stream.capture[*].name)
 }
 
 output "capture_stream_arn" {
-  description = "ARN of the capture stream. Null when no table has kinesis capture."
+  description = "ARN of the capture stream. Null when no table has kinesis (or both) capture."
   value       = one(aws_kinesis_stream.capture[*].arn)
 }

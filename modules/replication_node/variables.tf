@@ -1,7 +1,7 @@
 # ---------------------------------------------------------------- what is replicated, and to where
 
 variable "tables" {
-  description = "The replicated tables this node creates, by name, with their key schema (any schema; the peer's tables must have the same keys) and secondary indexes. Key types are S, N or B. billing_mode PAY_PER_REQUEST (the default) or PROVISIONED, which needs read_capacity and write_capacity, for the table and for each global index. global_secondary_indexes and local_secondary_indexes are keyed by index name; projection_type is ALL (the default), KEYS_ONLY or INCLUDE, and only INCLUDE takes non_key_attributes (at least one). A local index needs the table's range_key; at most 5 per table. Declare every index a table has: an index left out would be dropped (global) or the table replaced (local) after a terraform import. capture is how the sender reads the table's changes: dynamodb_streams (the default: the table's DynamoDB stream, records kept 24 hours, creation times in whole seconds) or kinesis (Kinesis Data Streams for DynamoDB into the node's capture stream: creation times in microseconds, kept capture_stream_retention_hours). Tables that another configuration manages go in existing_tables instead."
+  description = "The replicated tables this node creates, by name, with their key schema (any schema; the peer's tables must have the same keys) and secondary indexes. Key types are S, N or B. billing_mode PAY_PER_REQUEST (the default) or PROVISIONED, which needs read_capacity and write_capacity, for the table and for each global index. global_secondary_indexes and local_secondary_indexes are keyed by index name; projection_type is ALL (the default), KEYS_ONLY or INCLUDE, and only INCLUDE takes non_key_attributes (at least one). A local index needs the table's range_key; at most 5 per table. Declare every index a table has: an index left out would be dropped (global) or the table replaced (local) after a terraform import. capture is how the sender reads the table's changes: dynamodb_streams (the default: the table's DynamoDB stream, records kept 24 hours, creation times in whole seconds) kinesis (Kinesis Data Streams for DynamoDB into the node's capture stream: creation times in microseconds, kept capture_stream_retention_hours), or both (the two at once, each change read twice: the step between the other two, so that switching a live table loses nothing; apply both, wait until the capture stream's mapping has caught up, then apply the new mode). Tables that another configuration manages go in existing_tables instead."
   type = map(object({
     hash_key       = string
     hash_key_type  = optional(string, "S")
@@ -68,8 +68,8 @@ variable "tables" {
     error_message = "An index's projection_type must be ALL, KEYS_ONLY or INCLUDE, and non_key_attributes (at least one) go with INCLUDE only."
   }
   validation {
-    condition     = alltrue([for t in values(var.tables) : contains(["dynamodb_streams", "kinesis"], t.capture)])
-    error_message = "A table's capture must be \"dynamodb_streams\" or \"kinesis\"."
+    condition     = alltrue([for t in values(var.tables) : contains(["dynamodb_streams", "kinesis", "both"], t.capture)])
+    error_message = "A table's capture must be \"dynamodb_streams\", \"kinesis\" or \"both\" (the step between the two when switching)."
   }
   validation {
     condition     = alltrue([for t in values(var.tables) : length(t.local_secondary_indexes) == 0 || (t.range_key != null && length(t.local_secondary_indexes) <= 5)])
@@ -115,13 +115,13 @@ variable "existing_tables" {
 }
 
 variable "existing_tables_capture" {
-  description = "How the sender reads each existing table's changes, by table name: dynamodb_streams (the default for a table not named here) or kinesis, as tables' capture. The module enables the Kinesis streaming destination on the table itself, even though it doesn't manage the table; a table with kinesis capture needs no DynamoDB stream."
+  description = "How the sender reads each existing table's changes, by table name: dynamodb_streams (the default for a table not named here), kinesis or both (the step between the two when switching), as tables' capture. The module enables the Kinesis streaming destination on the table itself, even though it doesn't manage the table; a table with kinesis capture needs no DynamoDB stream (with both it still does)."
   type        = map(string)
   default     = {}
   nullable    = false
   validation {
-    condition     = alltrue([for capture in values(var.existing_tables_capture) : contains(["dynamodb_streams", "kinesis"], capture)])
-    error_message = "existing_tables_capture's values must be \"dynamodb_streams\" or \"kinesis\"."
+    condition     = alltrue([for capture in values(var.existing_tables_capture) : contains(["dynamodb_streams", "kinesis", "both"], capture)])
+    error_message = "existing_tables_capture's values must be \"dynamodb_streams\", \"kinesis\" or \"both\" (the step between the two when switching)."
   }
   validation {
     condition     = length(setsubtract(keys(var.existing_tables_capture), var.existing_tables)) == 0
@@ -269,12 +269,12 @@ variable "replication_stream_retention_hours" {
 }
 
 variable "capture_stream_name" {
-  description = "The node's capture stream: every table with kinesis capture writes its changes into it (Kinesis Data Streams for DynamoDB), and the sender reads it. Created only when a table has kinesis capture, which then needs this name."
+  description = "The node's capture stream: every table with kinesis (or both) capture writes its changes into it (Kinesis Data Streams for DynamoDB), and the sender reads it. Created only when a table has such capture, which then needs this name."
   type        = string
   default     = null
   validation {
-    condition     = var.capture_stream_name != null || !anytrue(concat([for t in values(var.tables) : t.capture == "kinesis"], [for capture in values(var.existing_tables_capture) : capture == "kinesis"]))
-    error_message = "A table has kinesis capture: set capture_stream_name (defaults.json's capture_stream), the stream its changes go into."
+    condition     = var.capture_stream_name != null || !anytrue(concat([for t in values(var.tables) : contains(["kinesis", "both"], t.capture)], [for capture in values(var.existing_tables_capture) : contains(["kinesis", "both"], capture)]))
+    error_message = "A table has kinesis (or both) capture: set capture_stream_name (defaults.json's capture_stream), the stream its changes go into."
   }
 }
 

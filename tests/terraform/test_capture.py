@@ -1,7 +1,8 @@
-"""A table's capture: dynamodb_streams (the sender reads the table's DynamoDB stream) or kinesis
+"""A table's capture: dynamodb_streams (the sender reads the table's DynamoDB stream), kinesis
 (the table's Kinesis streaming destination writes into the node's capture stream, which the
-sender reads). Planned and applied against the stand-in, with the environments' scenarios
-(scenarios/*-kinesis-capture.tfvars); the inventories check the planned values, these tests what
+sender reads), or both, the step between the two when a live table switches. Planned and
+applied against the stand-in, with the environments' scenarios (scenarios/*-capture.tfvars); the
+inventories check the planned values, these tests what
 an inventory can't: what is absent, the ARNs apply fills in, and the sender's permissions."""
 
 from __future__ import annotations
@@ -54,6 +55,19 @@ def apply(terraform: Terraform, directory: Path, *args: str) -> dict:
     applied = terraform.run("apply", "-auto-approve", "-no-color", *args, cwd=directory)
     assert applied.returncode == 0, applied.stderr
     return state_resources(json.loads(terraform.run("show", "-json", cwd=directory).stdout))
+
+
+def changes(terraform: Terraform, directory: Path, *args: str) -> dict[str, list[str]]:
+    """Address -> actions of a plan against the applied state, for every resource it changes."""
+    planned = terraform.run("plan", "-no-color", "-out=switch.tfplan", *args, cwd=directory)
+    assert planned.returncode == 0, planned.stderr
+    shown = json.loads(terraform.run("show", "-json", "switch.tfplan", cwd=directory).stdout)
+    return {
+        change["address"]: change["change"]["actions"]
+        for change in shown.get("resource_changes", [])
+        # Data sources read again aren't changes to the account.
+        if change["change"]["actions"] != ["no-op"] and change["mode"] == "managed"
+    }
 
 
 def statements(state: dict, function: str) -> dict[str, dict]:
@@ -109,6 +123,17 @@ def test_kinesis_capture_of_an_existing_table_leaves_the_table_alone(plan):
     assert stream_mapping("orders-cn") not in planned
     assert planned[destination("orders-cn")]["table_name"] == "orders-cn"
     assert CAPTURE_MAPPING in planned
+
+
+def test_a_table_with_both_captures_is_read_both_ways(plan):
+    planned = resources(plan("cn-north-1", "both-capture"))
+    assert stream_mapping("user-cn") in planned
+    assert planned[destination("user-cn")]["approximate_creation_date_time_precision"] == (
+        "MICROSECOND"
+    )
+    assert planned[CAPTURE_MAPPING]["maximum_record_age_in_seconds"] == -1
+    assert planned[stream_mapping("user-cn")]["maximum_record_age_in_seconds"] == 86400
+    assert destination("orders-cn") not in planned
 
 
 # ------------------------------------------------------------------------------- applied
@@ -202,6 +227,91 @@ def test_an_existing_table_without_a_stream_still_fails_with_dynamodb_streams_ca
     assert "Table orders-cn has no stream, and replication reads one with both images" in message
 
 
+# ------------------------------------------------------------------------------- switching
+# A live table switches through "both": each apply either adds a path or removes one, never both
+# at once, so the path that remains was already delivering when the other went (README of the
+# module, docs/deploying.md "Switching a table between capture modes").
+
+SENDER_POLICY = f'{NODE}.aws_iam_role_policy.function["sender"]'
+
+
+def user_cn(capture: str) -> tuple[str, ...]:
+    return (f'-var=tables={{"user-cn"={{hash_key="PK",capture="{capture}"}}}}',)
+
+
+def existing_orders_cn(capture: str) -> tuple[str, ...]:
+    return (
+        '-var=existing_tables=["orders-cn"]',
+        f'-var=existing_tables_capture={{"orders-cn"="{capture}"}}',
+        '-var=table_map={"orders-sg"="orders-cn"}',
+    )
+
+
+# (Terraform with the table's account, its capture as arguments, the table's name)
+def created(terraform, directory):
+    return terraform, user_cn, "user-cn"
+
+
+def existing(terraform, directory):
+    account = with_account(terraform, directory, {"orders-cn": existing_table()})
+    return account, existing_orders_cn, "orders-cn"
+
+
+@stand_in_only
+@pytest.mark.parametrize("table_kind", [created, existing])
+def test_from_both_to_kinesis_only_the_dynamodb_stream_mapping_goes(
+    terraform, scratch_env, table_kind
+):
+    account, capture, table = table_kind(terraform, scratch_env)
+    state = apply(account, scratch_env, *capture("both"))
+    assert stream_mapping(table) in state
+    assert CAPTURE_MAPPING in state
+    assert state[destination(table)]["stream_arn"] == state[CAPTURE_STREAM]["arn"]
+
+    planned = changes(account, scratch_env, *capture("kinesis"))
+    # The sender's policy stops naming the table's DynamoDB stream; nothing else changes.
+    assert planned == {stream_mapping(table): ["delete"], SENDER_POLICY: ["update"]}
+
+
+@stand_in_only
+def test_from_both_back_to_dynamodb_streams_only_the_capture_path_goes(terraform, scratch_env):
+    apply(terraform, scratch_env, *user_cn("both"))
+    planned = changes(terraform, scratch_env, *user_cn("dynamodb_streams"))
+    assert planned == {
+        destination("user-cn"): ["delete"],
+        CAPTURE_MAPPING: ["delete"],
+        CAPTURE_STREAM: ["delete"],
+        SENDER_POLICY: ["update"],
+    }
+
+
+@stand_in_only
+@pytest.mark.parametrize("start", ["dynamodb_streams", "kinesis"])
+def test_into_both_nothing_that_delivers_goes(terraform, scratch_env, start):
+    apply(terraform, scratch_env, *user_cn(start))
+    planned = changes(terraform, scratch_env, *user_cn("both"))
+    assert all(actions in (["create"], ["update"]) for actions in planned.values()), planned
+    assert planned, "both adds the path the table didn't have"
+
+
+@stand_in_only
+def test_a_direct_switch_still_plans_but_removes_and_adds_in_one_apply(terraform, scratch_env):
+    """Allowed, and what the docs advise against: Terraform may delete the DynamoDB-stream mapping
+    before the new destination is ACTIVE, and the changes made in between reach neither path."""
+    apply(terraform, scratch_env, *user_cn("dynamodb_streams"))
+    planned = changes(terraform, scratch_env, *user_cn("kinesis"))
+    assert planned[stream_mapping("user-cn")] == ["delete"]
+    for created_now in (destination("user-cn"), CAPTURE_MAPPING, CAPTURE_STREAM):
+        assert planned[created_now] == ["create"]
+
+
+def test_both_on_an_existing_table_without_a_stream_fails_naming_the_stream(terraform, scratch_env):
+    no_stream = existing_table(stream_enabled=False)
+    account = with_account(terraform, scratch_env, {"orders-cn": no_stream})
+    message = plan_error(account, scratch_env, *existing_orders_cn("both"))
+    assert "Table orders-cn has no stream, and replication reads one with both images" in message
+
+
 # ------------------------------------------------------------------------------- refused
 
 
@@ -210,11 +320,15 @@ def test_an_existing_table_without_a_stream_still_fails_with_dynamodb_streams_ca
     [
         (
             '-var=tables={"user-cn"={hash_key="PK",capture="kds"}}',
-            'A table\'s capture must be "dynamodb_streams" or "kinesis".',
+            'A table\'s capture must be "dynamodb_streams", "kinesis" or "both"',
         ),
         (
             '-var=existing_tables_capture={"user-cn"="streams"}',
-            'existing_tables_capture\'s values must be "dynamodb_streams" or "kinesis".',
+            'existing_tables_capture\'s values must be "dynamodb_streams", "kinesis" or "both"',
+        ),
+        (
+            '-var=existing_tables_capture={"user-cn"="both"}',
+            "existing_tables_capture names tables that aren't in existing_tables: user-cn.",
         ),
         (
             '-var=existing_tables_capture={"user-cn"="kinesis"}',
