@@ -37,13 +37,15 @@ class DeployedRegion:
     @cached_property
     def names(self) -> RegionNames:
         """The region's names. Its replication stream is the one its replicator's mapping
-        reads, empty when the mapping can't be listed."""
+        reads, and its capture stream the Kinesis stream its sender's mapping reads (tables
+        with kinesis or both capture write into it); each is empty when no such mapping is
+        listed (none exists, or the mappings can't be listed)."""
         sender, replicator = self.environments[SENDER], self.environments[REPLICATOR]
         table_map = json.loads(replicator["TABLE_MAP"])
         streamed = [table_of_stream(arn) for arn in self.sources[SENDER] if ":dynamodb:" in arn]
         tables = tuple(dict.fromkeys([*table_map.values(), *streamed]))
-        kinesis = [arn for arn in self.sources[REPLICATOR] if ":kinesis:" in arn]
-        replication_stream = kinesis[0].rsplit("/", 1)[-1] if kinesis else ""
+        replication_stream = _kinesis_stream(self.sources[REPLICATOR])
+        capture_stream = _kinesis_stream(self.sources[SENDER])
         return RegionNames(
             region=self.region,
             peer_region=sender["PEER_REGION"],
@@ -59,6 +61,7 @@ class DeployedRegion:
             signing_keys_parameter=replicator["SIGNING_KEYS_PARAMETER"],
             sender_function=self.functions.sender,
             replicator_function=self.functions.replicator,
+            capture_stream=capture_stream,
         )
 
     def queue_urls(self) -> dict[str, str]:
@@ -106,6 +109,13 @@ def _event_sources(lambda_client: Any, function: str) -> list[str]:
         if not page.get("NextMarker"):
             return arns
         marker = {"Marker": page["NextMarker"]}
+
+
+def _kinesis_stream(sources: tuple[str, ...]) -> str:
+    """The name of the first Kinesis stream among event source ARNs
+    (arn:<partition>:kinesis:<region>:<account>:stream/<name>), empty when there is none."""
+    kinesis = [arn for arn in sources if ":kinesis:" in arn]
+    return kinesis[0].rsplit("/", 1)[-1] if kinesis else ""
 
 
 def _queue_name(url: str) -> str:

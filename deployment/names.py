@@ -31,9 +31,9 @@ class RegionNames:
     sender_function: str
     replicator_function: str
     # The stream a table with kinesis capture writes its changes into (Kinesis Data Streams for
-    # DynamoDB), which the sender reads. Empty where it isn't known (a region read back from its
-    # functions, deployment/discovery.py, doesn't name it yet), hence left out of comparisons.
-    capture_stream: str = field(default="", compare=False)
+    # DynamoDB), which the sender reads. Empty where it isn't known: a region read back from its
+    # functions (deployment/discovery.py) names it only when its sender has a mapping on it.
+    capture_stream: str = ""
 
 
 @dataclass(frozen=True)

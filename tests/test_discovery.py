@@ -16,6 +16,7 @@ from emulator import resources
 
 STREAM = "arn:aws-cn:dynamodb:cn-north-1:111122223333:table/orders/stream/2026-01-01T00:00:00.000"
 KINESIS = "arn:aws-cn:kinesis:cn-north-1:111122223333:stream/ddb_replication_stream_cn"
+CAPTURE = "arn:aws-cn:kinesis:cn-north-1:111122223333:stream/my_capture_stream"
 
 
 def lambda_client(region: str = CHINA):
@@ -27,9 +28,9 @@ def test_a_region_reads_back_as_defaults_json_names_it(aws):
         names = region_names()[region]
         resources.create_region(names)
         deployed = discover(lambda_client(region), region, function_names())
-        # moto runs no mapping (the emulator drives its own), so the replication stream,
-        # which only the replicator's mapping names, is unknown.
-        assert deployed.names == replace(names, replication_stream="")
+        # moto runs no mapping (the emulator drives its own), so the replication stream and the
+        # capture stream, which only the functions' mappings name, are unknown.
+        assert deployed.names == replace(names, replication_stream="", capture_stream="")
 
 
 def test_tables_deployed_beyond_the_defaults_are_seen(aws):
@@ -90,6 +91,25 @@ def test_mappings_name_the_streamed_tables_and_the_replication_stream(aws):
     # Without leave to list mappings, the configuration alone answers.
     denied = discover(MappingsOf(lambda_client(), pages, denied=True), CHINA, function_names())
     assert denied.names.tables == ("user-cn",) and denied.names.replication_stream == ""
+    # No table has kinesis capture: the sender reads no Kinesis stream.
+    assert names.capture_stream == ""
+
+
+def test_the_senders_kinesis_mapping_names_the_capture_stream(aws):
+    resources.create_region(region_names()[CHINA])
+    # A table with capture "both" (mid-switch): the sender reads its DynamoDB stream and the
+    # capture stream; a name other than defaults.json's, as a tfvars override would give.
+    pages = {"ddb_send_to_kinesis": [[STREAM], [CAPTURE]], "replicator_ddb": [[KINESIS]]}
+    names = discover(MappingsOf(lambda_client(), pages), CHINA, function_names()).names
+    assert names.capture_stream == "my_capture_stream"
+    assert names.replication_stream == "ddb_replication_stream_cn"
+    assert names.tables == ("user-cn", "orders")
+    # With every table captured through Kinesis, the capture stream is the sender's only source.
+    pages = {"ddb_send_to_kinesis": [[CAPTURE]], "replicator_ddb": [[KINESIS]]}
+    names = discover(MappingsOf(lambda_client(), pages), CHINA, function_names()).names
+    assert names.capture_stream == "my_capture_stream" and names.tables == ("user-cn",)
+    # A region read back compares with defaults.json's names, capture stream included.
+    assert names != replace(names, capture_stream="ddb_capture_stream_cn")
 
 
 def test_a_stream_arn_names_its_table():
