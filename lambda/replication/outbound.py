@@ -307,7 +307,8 @@ class Sender(ReplicationFunction):
         the peer may hold) would outrank it:
         - a later local write is lifted to `fresh`;
         - an older replicated change is overwritten by this write, put back at `fresh`;
-        - a later local delete is recorded and shipped at `fresh`."""
+        - a later local delete is recorded and shipped at `fresh`;
+        - a delete newer than what this write saw (the peer's, applied since) stands."""
         ddb = self.clients("dynamodb")
         kid = wire.key_id(table, keys)
         for _ in range(attempts):
@@ -333,7 +334,13 @@ class Sender(ReplicationFunction):
                 tombstone = self._tombstone_versions([kid]).get(kid)
                 if tombstone is not None and tombstone.beyond(batch.horizon_ms):
                     tombstone = None
-                if tombstone is not None and tombstone >= fresh:
+                # Gone, by a delete newer than anything this write saw: that delete came
+                # after it (had it come before, this write would have re-created the item),
+                # so it wins, however high `fresh` was lifted.
+                seen = batch.trusted(
+                    versions.of_image(streams.images(raw).get("OldImage"), self.unit)
+                )
+                if tombstone is not None and (tombstone >= fresh or tombstone > seen):
                     return "superseded"
                 if tombstone is not None and tombstone.region != self.settings.region:
                     ddb.put_item(
