@@ -27,7 +27,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from deployment import events
-from deployment.names import RegionNames
 from emulator.esm import MappingConfig
 from replication.versions import now_ms
 
@@ -37,12 +36,6 @@ CAPTURE_KINDS = (DYNAMODB_STREAMS, KINESIS)
 MAX_PUT_RECORDS = 500
 POLL_INTERVAL_S = 0.2  # started pumps: the destination ships changes well within a second
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def capture_stream_name(names: RegionNames) -> str:
-    """The region's capture stream, named after its replication stream
-    (ddb_replication_stream_cn -> ddb_capture_stream_cn)."""
-    return names.replication_stream.replace("replication", "capture", 1)
 
 
 def check_capture(capture: str) -> str:

@@ -20,7 +20,6 @@ from emulator.capture import (
     NO_FAULTS,
     CaptureFaults,
     CapturePump,
-    capture_stream_name,
     check_capture,
 )
 from emulator.stream_sources import DynamoDBStreamSource, KinesisSource, StreamSource
@@ -120,7 +119,7 @@ def create_region(
     ]["StreamARN"]
     capture_stream = capture_arn = None
     if capture == KINESIS:
-        capture_stream = capture_stream_name(names)
+        capture_stream = names.capture_stream
         kinesis.create_stream(StreamName=capture_stream, ShardCount=shards)
         capture_arn = kinesis.describe_stream_summary(StreamName=capture_stream)[
             "StreamDescriptionSummary"

@@ -21,7 +21,6 @@ from emulator.capture import (
     DYNAMODB_STREAMS,
     KINESIS,
     CaptureFaults,
-    capture_stream_name,
     partition_key,
 )
 from emulator.esm import SENDER_MAPPING
@@ -98,7 +97,7 @@ def pumped(faults: CaptureFaults, seed: int = 5):
 def test_a_region_with_kinesis_capture_has_its_capture_stream(aws):
     regions = TwoRegions(capture=KINESIS)
     for node in regions.nodes.values():
-        name = capture_stream_name(node.region.names)
+        name = node.region.names.capture_stream
         assert name == node.region.capture_stream == f"ddb_capture_stream_{node.table[-2:]}"
         summary = node.client("kinesis").describe_stream_summary(StreamName=name)
         assert summary["StreamDescriptionSummary"]["StreamARN"] == node.region.capture_stream_arn
@@ -115,7 +114,7 @@ def test_the_default_capture_is_the_tables_streams_with_no_capture_stream(aws):
         assert node.capture is None and node.region.capture == DYNAMODB_STREAMS
         assert [m.source.arn for m in node.sender_mappings] == [node.region.stream_arns[node.table]]
         names = node.client("kinesis").list_streams()["StreamNames"]
-        assert capture_stream_name(node.region.names) not in names
+        assert node.region.names.capture_stream not in names
 
 
 def test_an_unknown_capture_kind_is_refused_in_one_line(aws):
