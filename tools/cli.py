@@ -7,6 +7,8 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 
 class UsageError(Exception):
     """The command line asked for something that can't be: exit 2, one line."""
@@ -23,6 +25,28 @@ def fail(prog: str, error: object, code: int) -> int:
     """Print `prog: error: ...` on one line to stderr; return the exit code."""
     print(f"{prog}: error: {' '.join(str(error).split())}", file=sys.stderr)
     return code
+
+
+def run(
+    prog: str,
+    command: Callable[[], int],
+    failures: tuple[type[Exception], ...] = (),
+    aws: str = "AWS",
+    interrupted: str = "interrupted",
+) -> int:
+    """Run a tool's command and turn what it raises into its exit code and one line: a bad
+    command line 2; one of the tool's own `failures` or an AWS error 1 (`aws` names the
+    service); Ctrl-C 130."""
+    try:
+        return command()
+    except UsageError as error:
+        return fail(prog, error, 2)
+    except failures as error:
+        return fail(prog, error, 1)
+    except (ClientError, BotoCoreError) as error:
+        return fail(prog, f"{aws}: {error}", 1)
+    except KeyboardInterrupt:
+        return fail(prog, interrupted, 130)
 
 
 def int_in(low: int, high: int | None = None) -> Callable[[str], int]:

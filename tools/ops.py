@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from deployment.names import FunctionNames, function_names
 from tools import cli
 from tools.operations import backfill, redrive, status, verify
@@ -89,17 +87,11 @@ def make_context(args: argparse.Namespace) -> Context:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
+    def command() -> int:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command].main(args, make_context(args))
-    except cli.UsageError as error:
-        return cli.fail(PROG, error, 2)
-    except OperationError as error:
-        return cli.fail(PROG, error, 1)
-    except (ClientError, BotoCoreError) as error:
-        return cli.fail(PROG, f"AWS: {error}", 1)
-    except KeyboardInterrupt:
-        return cli.fail(PROG, "interrupted", 130)
+
+    return cli.run(PROG, command, failures=(OperationError,))
 
 
 if __name__ == "__main__":

@@ -843,35 +843,29 @@ def main(
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args: argparse.Namespace | None = None
-    try:
-        if argv and argv[0] in COMMANDS:
-            args = build_rotation_parser().parse_args(argv)
+
+    def command() -> int:
+        if not (argv and argv[0] in COMMANDS):
+            return run(build_parser().parse_args(argv), stdin or sys.stdin, sys.stdout)
+        args = build_rotation_parser().parse_args(argv)
+        try:
             return run_rotation(args, sys.stdout, clock, sleep)
-        return run(build_parser().parse_args(argv), stdin or sys.stdin, sys.stdout)
-    except cli.UsageError as error:
-        return cli.fail(PROG, error, 2)
-    except NotUsedYet as error:
-        assert args is not None
-        what = (
-            "interrupted"
-            if error.interrupted
-            else f"{args.region}'s sender has not used {masked(error.new.key_id)} within "
-            f"{error.waited_s:g} s"
-        )
-        cli.fail(
-            PROG,
-            f"{what}: both keys are kept, and {masked(error.new.key_id)} is stored. Once the "
-            f"sender uses it, finish with: {retire_command(args, error.old)}",
-            1,
-        )
-        return 130 if error.interrupted else 1
-    except KeysError as error:
-        return cli.fail(PROG, error, 1)
-    except (ClientError, BotoCoreError) as error:
-        return cli.fail(PROG, f"AWS: {error}", 1)
-    except KeyboardInterrupt:
-        return cli.fail(PROG, "interrupted", 130)
+        except NotUsedYet as error:
+            what = (
+                "interrupted"
+                if error.interrupted
+                else f"{args.region}'s sender has not used {masked(error.new.key_id)} within "
+                f"{error.waited_s:g} s"
+            )
+            cli.fail(
+                PROG,
+                f"{what}: both keys are kept, and {masked(error.new.key_id)} is stored. Once "
+                f"the sender uses it, finish with: {retire_command(args, error.old)}",
+                1,
+            )
+            return 130 if error.interrupted else 1
+
+    return cli.run(PROG, command, failures=(KeysError,))
 
 
 if __name__ == "__main__":

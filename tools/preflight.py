@@ -40,7 +40,7 @@ from typing import Any, TextIO
 
 import boto3
 import botocore.session
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+from botocore.exceptions import ClientError, NoCredentialsError, ProfileNotFound
 
 from deployment.names import RegionNames, region_names
 from tools import build_lambdas, cli, peer_keys, signing_keys
@@ -468,14 +468,7 @@ def run(args: argparse.Namespace, stdout: TextIO) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        return run(build_parser().parse_args(argv), sys.stdout)
-    except cli.UsageError as error:
-        return cli.fail(PROG, error, 2)
-    except (ClientError, BotoCoreError) as error:
-        return cli.fail(PROG, f"AWS: {error}", 1)
-    except KeyboardInterrupt:
-        return cli.fail(PROG, "interrupted", 130)
+    return cli.run(PROG, lambda: run(build_parser().parse_args(argv), sys.stdout))
 
 
 if __name__ == "__main__":

@@ -530,16 +530,13 @@ def main(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    try:
-        return run(build_parser().parse_args(argv), sys.stdout, clock, sleep)
-    except cli.UsageError as error:
-        return cli.fail(PROG, error, 2)
-    except RingError as error:
-        return cli.fail(PROG, error, 1)
-    except (ClientError, BotoCoreError) as error:
-        return cli.fail(PROG, f"Parameter Store: {error}", 1)
-    except KeyboardInterrupt:
-        return cli.fail(PROG, "interrupted: run the same command again to carry on", 130)
+    return cli.run(
+        PROG,
+        lambda: run(build_parser().parse_args(argv), sys.stdout, clock, sleep),
+        failures=(RingError,),
+        aws="Parameter Store",
+        interrupted="interrupted: run the same command again to carry on",
+    )
 
 
 if __name__ == "__main__":

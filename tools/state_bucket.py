@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
+from botocore.exceptions import ClientError, ProfileNotFound
 
 from tools import cli
 
@@ -252,17 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-        return create(args, sys.stdout)
-    except cli.UsageError as error:
-        return cli.fail(PROG, error, 2)
-    except StateBucketError as error:
-        return cli.fail(PROG, error, 1)
-    except (ClientError, BotoCoreError) as error:
-        return cli.fail(PROG, f"AWS: {error}", 1)
-    except KeyboardInterrupt:
-        return cli.fail(PROG, "interrupted: run the same command again to carry on", 130)
+    return cli.run(
+        PROG,
+        lambda: create(build_parser().parse_args(argv), sys.stdout),
+        failures=(StateBucketError,),
+        interrupted="interrupted: run the same command again to carry on",
+    )
 
 
 if __name__ == "__main__":
