@@ -6,7 +6,7 @@ whatever defaults.json says.
 
     deployed = discover(lambda_client, "cn-north-1", function_names())
     deployed.names                        # RegionNames, as defaults.json would give them
-    deployed.environments[REPLICATOR]     # exactly what the replicator runs with
+    deployed.replicator                   # the settings the replicator runs with
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from deployment.functions import REPLICATOR, SENDER, replicator_settings, sender_settings
 from deployment.names import FunctionNames, RegionNames
-from replication.settings import ConfigError
+from replication.settings import ConfigError, ReplicatorSettings, SenderSettings
 
 
 class NotDeployed(Exception):
@@ -33,6 +33,9 @@ class DeployedRegion:
     functions: FunctionNames
     environments: dict[str, dict[str, str]] = field(hash=False)  # by SENDER, REPLICATOR
     sources: dict[str, tuple[str, ...]] = field(hash=False)  # event source ARNs, by function
+    # What each function runs with, read from its environment by the engine's own reader.
+    sender: SenderSettings = field(hash=False, compare=False)
+    replicator: ReplicatorSettings = field(hash=False, compare=False)
 
     @cached_property
     def names(self) -> RegionNames:
@@ -85,13 +88,16 @@ def discover(lambda_client: Any, region: str, functions: FunctionNames) -> Deplo
             ) from None
         environments[role] = dict(configuration.get("Environment", {}).get("Variables", {}))
         sources[role] = tuple(_event_sources(lambda_client, name))
-    settings = {SENDER: sender_settings, REPLICATOR: replicator_settings}
-    for role, read in settings.items():
+    readers = {SENDER: sender_settings, REPLICATOR: replicator_settings}
+    settings = {}
+    for role, read in readers.items():
         try:
-            read(region, environments[role])
+            settings[role] = read(region, environments[role])
         except ConfigError as error:
             raise NotDeployed(f"{region}'s {by_role[role]} is not configured: {error}") from None
-    return DeployedRegion(region, functions, environments, sources)
+    return DeployedRegion(
+        region, functions, environments, sources, settings[SENDER], settings[REPLICATOR]
+    )
 
 
 def _event_sources(lambda_client: Any, function: str) -> list[str]:

@@ -10,7 +10,6 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from deployment.functions import REPLICATOR, SENDER, replicator_settings, sender_settings
 from replication import versions, wire
 from replication.inbound import Replicator
 from replication.outbound import Sender
@@ -42,7 +41,7 @@ def replicator_for(side: Side, concurrency: int = 32) -> Replicator:
     """The region's replicator with the settings the deployed function runs with, except that
     it leaves the stats table alone. One instance handles one batch at a time: give each
     thread its own."""
-    deployed = replicator_settings(side.region, side.deployed.environments[REPLICATOR])
+    deployed = side.deployed.replicator
     settings = replace(deployed, concurrency=concurrency)
     # The stats table counts live replication; a tool reports its own work instead, and the
     # versions it carries (a backfill's may be years old) would read as lag. A replay by
@@ -67,7 +66,7 @@ def sender_for(
     from this region's Parameter Store and writes to the peer's stream. It reaches the peer as
     the tool is told to (directly, at `peer_endpoint_url`, or through a proxy), not through the
     function's own proxy, which is usually reachable only from inside its VPC."""
-    deployed = sender_settings(side.region, side.deployed.environments[SENDER])
+    deployed = side.deployed.sender
     settings = replace(
         deployed,
         peer_endpoint_url=peer_endpoint_url,

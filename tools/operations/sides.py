@@ -12,10 +12,8 @@ from botocore.config import Config
 from botocore.exceptions import ProfileNotFound
 
 from deployment.discovery import DeployedRegion, NotDeployed, discover
-from deployment.functions import SENDER
 from deployment.names import FunctionNames, RegionNames, function_names
 from replication.clients import Clients
-from replication.versions import MILLISECONDS
 
 
 class OperationError(Exception):
@@ -56,7 +54,7 @@ class Side:
     @property
     def version_unit(self) -> str:
         """The unit the region's stored versions are in (its functions' VERSION_UNIT)."""
-        return self.deployed.environments[SENDER].get("VERSION_UNIT", MILLISECONDS)
+        return self.deployed.sender.version_unit
 
     def client(self, service: str) -> Any:
         """One shared client per service (boto3 clients are thread-safe), with standard retries."""
