@@ -59,17 +59,18 @@ locals {
   ]
   # The capture stream, when there is one: what Lambda's mapping reads a Kinesis stream with, on
   # the sender's behalf. Its records are decrypted with the node's key (UseTheNodesKey).
+  # What a Lambda mapping reads any Kinesis stream with.
+  kinesis_read_actions = [
+    "kinesis:DescribeStream",
+    "kinesis:DescribeStreamSummary",
+    "kinesis:GetRecords",
+    "kinesis:GetShardIterator",
+    "kinesis:ListShards",
+  ]
   capture_stream_statements = [
     for stream in aws_kinesis_stream.capture : {
-      sid = "ReadTheCaptureStream"
-      actions = [
-        "kinesis:DescribeStream",
-        "kinesis:DescribeStreamSummary",
-        "kinesis:GetRecords",
-        "kinesis:GetShardIterator",
-        "kinesis:ListShards",
-        "kinesis:ListStreams",
-      ]
+      sid       = "ReadTheCaptureStream"
+      actions   = concat(local.kinesis_read_actions, ["kinesis:ListStreams"])
       resources = [stream.arn]
     }
   ]
@@ -91,15 +92,8 @@ locals {
 
     replicator = concat([
       {
-        sid = "ReadTheReplicationStream"
-        actions = [
-          "kinesis:DescribeStream",
-          "kinesis:DescribeStreamSummary",
-          "kinesis:GetRecords",
-          "kinesis:GetShardIterator",
-          "kinesis:ListShards",
-          "kinesis:SubscribeToShard",
-        ]
+        sid       = "ReadTheReplicationStream"
+        actions   = concat(local.kinesis_read_actions, ["kinesis:SubscribeToShard"])
         resources = [aws_kinesis_stream.replication.arn]
       },
       { sid = "ApplyChanges", actions = ["dynamodb:PutItem", "dynamodb:DeleteItem"], resources = local.table_arns },
