@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from moto.server import ThreadedMotoServer
 
 from emulator import events
 from emulator.environment import LOCAL_AWS
@@ -89,3 +90,16 @@ def emulator_running(workdir: Path, **options: Any) -> Iterator[LocalDeployment]
         env.delenv("AWS_ENDPOINT_URL", raising=False)
         with LocalDeployment(workdir, **options) as running:
             yield running
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server of its own, on a free local port: its URL, for clients that need a real
+    endpoint (an HTTP link, Terraform's S3 backend)."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

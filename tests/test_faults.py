@@ -13,9 +13,9 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ConnectionClosedError
-from moto.server import ThreadedMotoServer
 
 from emulator.faults import THROTTLED, FaultProxy
+from tests.helpers import moto_server
 
 REGION = "cn-north-1"
 SEED = 7
@@ -27,11 +27,8 @@ NO_RETRIES = Config(
 
 @pytest.fixture(scope="module")
 def moto_url():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture

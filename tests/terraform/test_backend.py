@@ -14,8 +14,8 @@ from pathlib import Path
 import boto3
 import hcl2
 import pytest
-from moto.server import ThreadedMotoServer
 
+from tests.helpers import moto_server as own_moto_server
 from tests.terraform.harness import BACKEND_OVERRIDE_NAME, REPO, Terraform
 from tools import state_bucket
 
@@ -116,11 +116,8 @@ def test_the_plan_copies_keep_their_state_locally(terraform: Terraform, reposito
 
 @pytest.fixture(scope="module")
 def moto_server():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with own_moto_server() as url:
+        yield url
 
 
 @pytest.mark.parametrize("name", ENVS)
