@@ -8,8 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import random
-from contextlib import contextmanager
-from unittest import mock
 
 import pytest
 from moto import mock_aws
@@ -24,23 +22,14 @@ from emulator.capture import (
     partition_key,
 )
 from emulator.esm import SENDER_MAPPING
+from emulator.simulated_time import SimulatedTime, simulated
 from emulator.stepped import TwoRegions
 from emulator.stream_sources import KinesisSource
 from replication.stamping import stamp, stamped_update
 from tests.helpers import emulator_running, queue_messages
-from tests.test_convergence import SimulatedTime, canonical
+from tests.test_convergence import canonical
 
 KEYS = [f"item-{i}" for i in range(6)]
-
-
-@contextmanager
-def simulated(time: SimulatedTime):
-    """moto's record times read the scenario's time."""
-    with (
-        mock.patch("moto.dynamodb.models.table.utcnow", time.utcnow),
-        mock.patch("moto.kinesis.models.utcnow", time.utcnow),
-    ):
-        yield
 
 
 def capture_records(node) -> list[dict]:

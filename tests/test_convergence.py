@@ -11,9 +11,7 @@ import random
 import threading
 from collections import Counter
 from dataclasses import replace
-from datetime import UTC, datetime
 from decimal import Decimal
-from unittest import mock
 
 import pytest
 from botocore.exceptions import ClientError
@@ -22,6 +20,7 @@ from moto import mock_aws
 from deployment.tables import scan_all
 from emulator.capture import DYNAMODB_STREAMS, KINESIS, NO_FAULTS, CaptureFaults
 from emulator.esm import REPLICATOR_MAPPING, SENDER_MAPPING
+from emulator.simulated_time import SimulatedTime, simulated
 from emulator.stepped import Node, TwoRegions
 from replication import wire
 from replication.stamping import stamp, stamped_update
@@ -179,21 +178,6 @@ def application_write(
     return "delete"
 
 
-class SimulatedTime:
-    """The one true time of a scenario: both regions' clocks (plus their skew), the
-    mappings, and the streams' record times read it, and it moves only between steps, so a
-    seed replays."""
-
-    def __init__(self, start_ms: int = 1_800_000_000_000):
-        self.ms = start_ms
-
-    def __call__(self) -> int:
-        return self.ms
-
-    def utcnow(self) -> datetime:
-        return datetime.fromtimestamp(self.ms / 1000, UTC).replace(tzinfo=None)
-
-
 def run_scenario(
     seed: int,
     clock_offsets_ms: dict[str, int],
@@ -207,10 +191,7 @@ def run_scenario(
 ):
     rng = random.Random(seed)
     time = SimulatedTime()
-    with (
-        mock.patch("moto.dynamodb.models.table.utcnow", time.utcnow),
-        mock.patch("moto.kinesis.models.utcnow", time.utcnow),
-    ):
+    with simulated(time):
         batch_size = rng.choice([3, 7, 50])
         regions = TwoRegions(
             clock_offsets_ms=clock_offsets_ms,
