@@ -28,6 +28,7 @@ from typing import Any
 
 from deployment import events
 from emulator.esm import MappingConfig
+from emulator.stream_sources import read_dynamodb_stream
 from replication.versions import now_ms
 
 DYNAMODB_STREAMS, KINESIS = "dynamodb_streams", "kinesis"
@@ -168,13 +169,7 @@ class CapturePump:
         for shard in shards:
             shard_id = shard["ShardId"]
             after = self._positions.get((table, shard_id))
-            position = (
-                {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
-                if after
-                else {"ShardIteratorType": "TRIM_HORIZON"}
-            )
-            iterator = self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, **position)
-            records = self.streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+            records = read_dynamodb_stream(self.streams, arn, shard_id, after)
             if records:
                 self._positions[(table, shard_id)] = records[-1]["dynamodb"]["SequenceNumber"]
             for raw in records:

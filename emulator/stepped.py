@@ -8,6 +8,9 @@ read the same time source as the regions' clocks.
 
 With kinesis capture, each region's tables stream into its capture stream (capture.py's pump,
 stepped like a mapping, on the same time source), and the sender's mapping reads that stream.
+
+Every stream forgets records older than its retention on the same time source (retention.py),
+so with simulated_time.SimulatedTime a scenario can let days pass between two steps.
 """
 
 from __future__ import annotations
@@ -34,6 +37,14 @@ from emulator.esm import (
     MappingConfig,
     sqs_destination,
 )
+from emulator.retention import (
+    CAPTURE_STREAM_RETENTION_S,
+    DYNAMODB_STREAMS_RETENTION_S,
+    HOUR_S,
+    REPLICATION_STREAM_RETENTION_S,
+    RetainedStream,
+    Retention,
+)
 from emulator.stream_sources import KinesisSource, StreamSource
 from replication.clients import Clients
 from replication.inbound import Replicator
@@ -51,6 +62,7 @@ class Node:
     sender_mappings: list[EventSourceMapping]  # one per table, or one for the capture stream
     replicator_mapping: EventSourceMapping
     clock: Callable[[], int]
+    retention: Retention  # trims the region's streams as time passes
     capture: CapturePump | None = None  # the tables' streaming destination, with kinesis capture
 
     @property
@@ -67,9 +79,10 @@ class Node:
     def mappings(self) -> list[EventSourceMapping]:
         return [*self.sender_mappings, self.replicator_mapping]
 
-    def steppers(self) -> list[EventSourceMapping | CapturePump]:
-        """What moves records, in the order a step moves them: the capture pump first."""
-        return [*([self.capture] if self.capture else []), *self.mappings()]
+    def steppers(self) -> list[Retention | EventSourceMapping | CapturePump]:
+        """What a step moves, in order: expired records go first, then the capture pump puts
+        what it captured, then the mappings read."""
+        return [self.retention, *([self.capture] if self.capture else []), *self.mappings()]
 
 
 class TwoRegions:
@@ -84,11 +97,16 @@ class TwoRegions:
         version_unit: str = MILLISECONDS,
         capture: str = DYNAMODB_STREAMS,
         capture_faults: CaptureFaults = NO_FAULTS,
+        capture_retention_hours: float = CAPTURE_STREAM_RETENTION_S / HOUR_S,
+        replication_retention_hours: float = REPLICATION_STREAM_RETENTION_S / HOUR_S,
     ):
         """`time_source` is the true time in epoch ms (simulated in reproducible tests): the
         mappings read it, and each region's clock reads it plus that region's offset. The
         mappings' poll intervals don't apply: they move when stepped. `capture`:
-        dynamodb_streams, or kinesis, with the destination's `capture_faults`."""
+        dynamodb_streams, or kinesis, with the destination's `capture_faults`. Every stream
+        drops records older than its retention by `time_source` (emulator/retention.py): the
+        tables' DynamoDB streams 24 hours, the capture and replication streams as given (the
+        module's defaults otherwise)."""
         offsets = clock_offsets_ms or {}
         names = topology.region_names()
         self.nodes: dict[str, Node] = {}
@@ -140,8 +158,20 @@ class TwoRegions:
                 sqs_destination(sqs, region.replicator_queue_url),
                 time_source,
             )
+            retained = [
+                RetainedStream(arn, DYNAMODB_STREAMS_RETENTION_S)
+                for arn in region.stream_arns.values()
+            ]
+            retained.append(
+                RetainedStream(region.replication_stream_arn, replication_retention_hours * HOUR_S)
+            )
+            if region.capture_stream_arn:
+                retained.append(
+                    RetainedStream(region.capture_stream_arn, capture_retention_hours * HOUR_S)
+                )
+            retention = Retention(retained, time_source)
             self.nodes[region_name] = Node(
-                region, sender, replicator, from_tables, from_peer, clock, pump
+                region, sender, replicator, from_tables, from_peer, clock, retention, pump
             )
 
     @property

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from deployment import events
 
 
@@ -58,14 +60,8 @@ class DynamoDBStreamSource(StreamSource):
         return [s["ShardId"] for s in description["Shards"]]
 
     def read(self, shard_id: str, after: str | None, limit: int) -> list[dict[str, Any]]:
-        position = (
-            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
-            if after
-            else {"ShardIteratorType": "TRIM_HORIZON"}
-        )
-        iterator = self.client.get_shard_iterator(StreamArn=self.arn, ShardId=shard_id, **position)
-        records = self.client.get_records(ShardIterator=iterator["ShardIterator"], Limit=limit)
-        return [events.dynamodb_record(r, self.arn, self.region) for r in records["Records"]]
+        records = read_dynamodb_stream(self.client, self.arn, shard_id, after, limit)
+        return [events.dynamodb_record(r, self.arn, self.region) for r in records]
 
     def sequence_of(self, record: dict[str, Any]) -> str:
         return record["dynamodb"]["SequenceNumber"]
@@ -84,6 +80,26 @@ class DynamoDBStreamSource(StreamSource):
             and "NewImage" in ddb
             and ddb.get("NewImage") == ddb.get("OldImage")
         )
+
+
+def read_dynamodb_stream(
+    client: Any, arn: str, shard_id: str, after: str | None, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """Up to `limit` raw records of a DynamoDB stream's shard after sequence number `after`
+    (from the oldest without). When `after` is older than the stream keeps, reading goes on
+    from the oldest record left: the records in between are gone (emulator/retention.py)."""
+    position = (
+        {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
+        if after
+        else {"ShardIteratorType": "TRIM_HORIZON"}
+    )
+    try:
+        iterator = client.get_shard_iterator(StreamArn=arn, ShardId=shard_id, **position)
+        return client.get_records(ShardIterator=iterator["ShardIterator"], Limit=limit)["Records"]
+    except ClientError as exc:
+        if not after or exc.response.get("Error", {}).get("Code") != "TrimmedDataAccessException":
+            raise
+    return read_dynamodb_stream(client, arn, shard_id, None, limit)
 
 
 class KinesisSource(StreamSource):
