@@ -46,9 +46,10 @@ def check_capture(capture: str) -> str:
 
 
 def capture_mapping(config: MappingConfig) -> MappingConfig:
-    """The sender's mapping when it reads a capture stream: no record-age limit short of the
-    stream's retention (MaximumRecordAgeInSeconds -1), polled as Lambda polls Kinesis."""
-    return replace(config, maximum_record_age_s=-1, poll_interval_s=1.0)
+    """The sender's mapping when it reads a capture stream, as the module configures it:
+    retried until the stream's retention runs out (MaximumRetryAttempts and
+    MaximumRecordAgeInSeconds -1), polled as Lambda polls Kinesis."""
+    return replace(config, maximum_record_age_s=-1, maximum_retry_attempts=-1, poll_interval_s=1.0)
 
 
 @dataclass(frozen=True)

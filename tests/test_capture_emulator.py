@@ -94,6 +94,7 @@ def test_a_region_with_kinesis_capture_has_its_capture_stream(aws):
         (mapping,) = node.sender_mappings
         assert mapping.source.arn == node.region.capture_stream_arn
         assert mapping.config.maximum_record_age_s == -1
+        assert mapping.config.maximum_retry_attempts == -1
         assert mapping.config.batch_size == SENDER_MAPPING.batch_size
 
 

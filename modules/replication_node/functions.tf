@@ -128,12 +128,14 @@ locals {
       source   = table.stream_arn
       settings = var.sender_mapping
     } if table.capture != "kinesis" },
-    # No record-age limit: the capture stream keeps records for days (its retention), and a
-    # record given up on sooner would be a change lost after an outage that retention outlasts.
+    # Retried until the capture stream's retention runs out (no attempt or record-age limit):
+    # a batch given up on sooner would be a change lost, or left for an operator, after an
+    # outage the retention outlasts. A record that can never be shipped is not retried: the
+    # sender isolates it in the failure queue itself and reports the batch done.
     { for stream in aws_kinesis_stream.capture : "capture" => {
       function = "sender"
       source   = stream.arn
-      settings = merge(var.sender_mapping, { maximum_record_age_in_seconds = -1 })
+      settings = merge(var.sender_mapping, { maximum_record_age_in_seconds = -1, maximum_retry_attempts = -1 })
     } },
     { replicator = {
       function = "replicator"

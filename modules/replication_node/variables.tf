@@ -289,7 +289,7 @@ variable "capture_stream_shard_count" {
 }
 
 variable "capture_stream_retention_hours" {
-  description = "How long the capture stream keeps the tables' changes, 24 to 8760 hours. The default, 168 (7 days), outlasts a border outage of days: the sender's mapping on it has no record-age limit, so it resumes from where it stopped, and tools/ops.py redrive can replay while the stream still holds the records. Beyond 24 hours, retention is billed extra."
+  description = "How long the capture stream keeps the tables' changes, 24 to 8760 hours. The default, 168 (7 days), outlasts a border outage of days: the sender's mapping on it retries until the retention runs out (no attempt or record-age limit), so it resumes from where it stopped with nothing for an operator to redrive. Beyond 24 hours, retention is billed extra."
   type        = number
   default     = 168
   nullable    = false

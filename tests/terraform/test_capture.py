@@ -101,15 +101,16 @@ def test_a_kinesis_captured_table_has_no_dynamodb_stream_mapping(plan):
     assert planned[destination("user-cn")]["approximate_creation_date_time_precision"] == (
         "MICROSECOND"
     )
-    # The same settings as the DynamoDB-stream mapping, but no record-age limit.
+    # The same settings as the DynamoDB-stream mapping, but retried until retention runs out.
     capture, streamed = planned[CAPTURE_MAPPING], planned[stream_mapping("orders-cn")]
     assert capture["maximum_record_age_in_seconds"] == -1
+    assert capture["maximum_retry_attempts"] == -1
     assert streamed["maximum_record_age_in_seconds"] == 86400
+    assert streamed["maximum_retry_attempts"] == 300
     for setting in (
         "batch_size",
         "bisect_batch_on_function_error",
         "function_response_types",
-        "maximum_retry_attempts",
         "parallelization_factor",
         "starting_position",
     ):
