@@ -31,8 +31,10 @@ from emulator.esm import MappingConfig
 from emulator.stream_sources import read_dynamodb_stream
 from replication.versions import now_ms
 
-DYNAMODB_STREAMS, KINESIS = "dynamodb_streams", "kinesis"
-CAPTURE_KINDS = (DYNAMODB_STREAMS, KINESIS)
+DYNAMODB_STREAMS, KINESIS, BOTH = "dynamodb_streams", "kinesis", "both"
+# `both` is the step between the other two when a live region switches (docs/deploying.md):
+# the tables' streams and the capture stream feed the sender at once.
+CAPTURE_KINDS = (DYNAMODB_STREAMS, KINESIS, BOTH)
 # Kinesis PutRecords takes at most 500 records a call.
 MAX_PUT_RECORDS = 500
 POLL_INTERVAL_S = 0.2  # started pumps: the destination ships changes well within a second
@@ -121,6 +123,20 @@ class CapturePump:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def start_from_now(self) -> CapturePump:
+        """Capture only changes made from now on, as a destination enabled on a live table
+        does: what the tables' streams already hold is skipped."""
+        with self._lock:
+            for table, arn in self.stream_arns.items():
+                shards = self.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+                for shard in shards:
+                    key = (table, shard["ShardId"])
+                    while records := read_dynamodb_stream(
+                        self.streams, arn, shard["ShardId"], self._positions.get(key)
+                    ):
+                        self._positions[key] = records[-1]["dynamodb"]["SequenceNumber"]
+        return self
 
     # -- stepped ---------------------------------------------------------------------
 

@@ -35,7 +35,6 @@ from emulator.capture import (
     NO_FAULTS,
     CaptureFaults,
     CapturePump,
-    capture_mapping,
 )
 from emulator.esm import (
     REPLICATOR_MAPPING,
@@ -318,10 +317,8 @@ class LocalDeployment:
         n = region.names
         sqs = region.client("sqs")
         pump = resources.capture_pump(region, self.capture_faults)
-        sender_config = self.mapping_configs["sender"]
         if pump is not None:
             self.pumps[n.region] = pump.start()
-            sender_config = capture_mapping(sender_config)
         # Each table's stream, or the one capture stream.
         for label, source in resources.sender_sources(region).items():
             key = f"sender-{n.region}"
@@ -329,7 +326,7 @@ class LocalDeployment:
                 key,
                 source,
                 self.functions[key].invoke,
-                sender_config,
+                resources.sender_config(source, self.mapping_configs["sender"]),
                 sqs_destination(sqs, region.sender_queue_url),
                 function_arn=resources.function_arn(key, n.region),
                 on_done=lambda records, region=n.region: self._count_local_writes(region, records),

@@ -20,8 +20,10 @@ from emulator.capture import (
     NO_FAULTS,
     CaptureFaults,
     CapturePump,
+    capture_mapping,
     check_capture,
 )
+from emulator.esm import MappingConfig
 from emulator.stream_sources import DynamoDBStreamSource, KinesisSource, StreamSource
 from replication.settings import ReplicatorSettings, SenderSettings
 from replication.signing import SigningKeys
@@ -117,13 +119,6 @@ def create_region(
     stream_arn = kinesis.describe_stream_summary(StreamName=names.replication_stream)[
         "StreamDescriptionSummary"
     ]["StreamARN"]
-    capture_stream = capture_arn = None
-    if capture == KINESIS:
-        capture_stream = names.capture_stream
-        kinesis.create_stream(StreamName=capture_stream, ShardCount=shards)
-        capture_arn = kinesis.describe_stream_summary(StreamName=capture_stream)[
-            "StreamDescriptionSummary"
-        ]["StreamARN"]
     sqs = client("sqs")
     queues = [
         sqs.create_queue(QueueName=name)["QueueUrl"]
@@ -143,42 +138,57 @@ def create_region(
         names, *queues, peer_endpoint_url=peer_endpoint_url, version_unit=version_unit
     )
     register_functions(client("iam"), client("lambda"), names, environments)
-    return Region(
-        names,
-        session,
-        stream_arns,
-        stream_arn,
-        *queues,
-        environments,
-        endpoint_url=endpoint_url,
-        capture=capture,
-        capture_stream=capture_stream,
-        capture_stream_arn=capture_arn,
+    created = Region(
+        names, session, stream_arns, stream_arn, *queues, environments, endpoint_url=endpoint_url
     )
+    set_capture(created, capture, shards)
+    return created
+
+
+def set_capture(region: Region, capture: str, shards: int = 1) -> None:
+    """The region's tables are captured as `capture` says: the capture stream is created when
+    the first table needs it, and deleted when the last one stops (as the module does)."""
+    region.capture = check_capture(capture)
+    kinesis = region.client("kinesis")
+    if capture != DYNAMODB_STREAMS and region.capture_stream is None:
+        region.capture_stream = region.names.capture_stream
+        kinesis.create_stream(StreamName=region.capture_stream, ShardCount=shards)
+        region.capture_stream_arn = kinesis.describe_stream_summary(
+            StreamName=region.capture_stream
+        )["StreamDescriptionSummary"]["StreamARN"]
+    elif capture == DYNAMODB_STREAMS and region.capture_stream is not None:
+        kinesis.delete_stream(StreamName=region.capture_stream)
+        region.capture_stream = region.capture_stream_arn = None
 
 
 def sender_sources(region: Region) -> dict[str, StreamSource]:
     """What the region's sender mappings read, by a label for each: every table's DynamoDB
-    stream; or, with kinesis capture, the one capture stream all the tables write into."""
+    stream; or, with kinesis capture, the one capture stream all the tables write into; or,
+    with both, all of them."""
     name = region.names.region
-    if region.capture == KINESIS:
-        kinesis = region.client("kinesis")
-        return {
-            region.capture_stream: KinesisSource(
-                kinesis, region.capture_stream, region.capture_stream_arn, name
-            )
-        }
-    streams = region.client("dynamodbstreams")
-    return {
-        table: DynamoDBStreamSource(streams, arn, name) for table, arn in region.stream_arns.items()
-    }
+    sources: dict[str, StreamSource] = {}
+    if region.capture != KINESIS:
+        streams = region.client("dynamodbstreams")
+        for table, arn in region.stream_arns.items():
+            sources[table] = DynamoDBStreamSource(streams, arn, name)
+    if region.capture != DYNAMODB_STREAMS:
+        sources[region.capture_stream] = KinesisSource(
+            region.client("kinesis"), region.capture_stream, region.capture_stream_arn, name
+        )
+    return sources
+
+
+def sender_config(source: StreamSource, config: MappingConfig) -> MappingConfig:
+    """A sender mapping's settings: as given on a table's stream; on the capture stream,
+    retried until the stream's retention runs out, as the module sets it."""
+    return capture_mapping(config) if isinstance(source, KinesisSource) else config
 
 
 def capture_pump(
     region: Region, faults: CaptureFaults = NO_FAULTS, clock=now_ms
 ) -> CapturePump | None:
     """The tables' Kinesis streaming destination (emulator/capture.py); None without one."""
-    if region.capture != KINESIS:
+    if region.capture == DYNAMODB_STREAMS:
         return None
     return CapturePump(
         region.client("dynamodbstreams"),

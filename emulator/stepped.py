@@ -28,7 +28,7 @@ from emulator.capture import (
     NO_FAULTS,
     CaptureFaults,
     CapturePump,
-    capture_mapping,
+    check_capture,
 )
 from emulator.esm import (
     REPLICATOR_MAPPING,
@@ -109,6 +109,10 @@ class TwoRegions:
         module's defaults otherwise)."""
         offsets = clock_offsets_ms or {}
         names = topology.region_names()
+        self.time_source = time_source
+        self.sender_mapping = sender_mapping
+        self.capture_faults = capture_faults
+        self.capture_retention_s = capture_retention_hours * HOUR_S
         self.nodes: dict[str, Node] = {}
         for region_name in (topology.CHINA, topology.GLOBAL):
             offset = offsets.get(region_name, 0)
@@ -132,18 +136,6 @@ class TwoRegions:
                 clock=clock,
             )
             sqs = region.client("sqs")
-            pump = resources.capture_pump(region, capture_faults, time_source)
-            from_tables = [
-                _stepped(
-                    f"sender-{region_name}",
-                    source,
-                    sender.handle,
-                    capture_mapping(sender_mapping) if pump else sender_mapping,
-                    sqs_destination(sqs, region.sender_queue_url),
-                    time_source,
-                )
-                for source in resources.sender_sources(region).values()
-            ]
             kinesis = KinesisSource(
                 region.client("kinesis"),
                 region.names.replication_stream,
@@ -165,14 +157,10 @@ class TwoRegions:
             retained.append(
                 RetainedStream(region.replication_stream_arn, replication_retention_hours * HOUR_S)
             )
-            if region.capture_stream_arn:
-                retained.append(
-                    RetainedStream(region.capture_stream_arn, capture_retention_hours * HOUR_S)
-                )
             retention = Retention(retained, time_source)
-            self.nodes[region_name] = Node(
-                region, sender, replicator, from_tables, from_peer, clock, retention, pump
-            )
+            node = Node(region, sender, replicator, [], from_peer, clock, retention)
+            self.nodes[region_name] = node
+            self._capture(node, capture_existing=True)
 
     @property
     def china(self) -> Node:
@@ -188,6 +176,49 @@ class TwoRegions:
     def pumps(self) -> list[CapturePump]:
         """The capture pumps (none with dynamodb_streams capture)."""
         return [node.capture for node in self.nodes.values() if node.capture]
+
+    def apply_capture(self, region_name: str, capture: str) -> None:
+        """What `terraform apply` with a new `capture` for the region's tables does, while
+        both regions keep running: from dynamodb_streams to both, the streaming destination
+        starts capturing changes made from then on and a sender mapping reads the capture
+        stream from its start; from both to kinesis, the tables' stream mappings go; back
+        again likewise. A mapping removed is gone with whatever it had not read: wait until it
+        has caught up first (settle), as docs/deploying.md says."""
+        node = self.nodes[region_name]
+        if check_capture(capture) == DYNAMODB_STREAMS and node.capture is not None:
+            # The destination is disabled: what it captured reaches the stream first.
+            node.capture.flush()
+            node.capture = None
+            node.retention.remove(node.region.capture_stream_arn)
+        resources.set_capture(node.region, capture)
+        self._capture(node, capture_existing=False)
+
+    def _capture(self, node: Node, capture_existing: bool) -> None:
+        """Give the node the destination, the retention and the sender mappings its region's
+        capture calls for, keeping the ones it has. `capture_existing`: a destination enabled
+        with the tables also captures what they hold already (a region created so)."""
+        region = node.region
+        if region.capture_stream_arn:
+            node.retention.add(RetainedStream(region.capture_stream_arn, self.capture_retention_s))
+        if region.capture != DYNAMODB_STREAMS and node.capture is None:
+            pump = resources.capture_pump(region, self.capture_faults, self.time_source)
+            node.capture = pump if capture_existing else pump.start_from_now()
+        wanted = resources.sender_sources(region)
+        kept = [m for m in node.sender_mappings if m.source.arn in {s.arn for s in wanted.values()}]
+        have = {m.source.arn for m in kept}
+        sqs = region.client("sqs")
+        node.sender_mappings = kept + [
+            _stepped(
+                f"sender-{node.name}",
+                source,
+                node.sender.handle,
+                resources.sender_config(source, self.sender_mapping),
+                sqs_destination(sqs, region.sender_queue_url),
+                self.time_source,
+            )
+            for source in wanted.values()
+            if source.arn not in have
+        ]
 
     def step(self) -> int:
         """Step every pump and mapping once, region by region; returns the records moved."""
