@@ -27,7 +27,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 demo: $(STAMP)
-	$(PY) -m demo
+	$(PY) -m demo $(if $(CAPTURE),--capture $(CAPTURE))
 
 bench: $(STAMP)
 	$(PY) benchmarks/replicator_apply.py

@@ -23,6 +23,7 @@ from rich.live import Live
 from rich.table import Table
 
 from deployment.names import CHINA, GLOBAL
+from emulator.capture import DYNAMODB_STREAMS, KINESIS
 from emulator.environment import LOCAL_AWS, use_local_aws
 from emulator.local_deployment import LocalDeployment, percentile
 
@@ -54,16 +55,28 @@ def main(argv: list[str] | None = None) -> int:
         metavar="RATE",
         help="fraction of PutRecords records the peer refuses",
     )
+    parser.add_argument(
+        "--capture",
+        choices=(DYNAMODB_STREAMS, KINESIS),
+        default=DYNAMODB_STREAMS,
+        help="where the senders read the tables' changes: their DynamoDB streams (the default),"
+        " or Kinesis Data Streams for DynamoDB into a capture stream",
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     use_local_aws()
     console = Console(stderr=True)
     workdir = Path(tempfile.mkdtemp(prefix="replication-demo-"))
 
-    console.print(f"starting both regions on this machine (logs in {workdir}) ...")
+    console.print(f"starting both regions on this machine, {args.capture} capture", end=" ")
+    console.print(f"(logs in {workdir}) ...")
     started = time.time()
     with LocalDeployment(
-        workdir, latency_ms=args.latency_ms, throttle_rate=args.throttle, seed=args.seed
+        workdir,
+        latency_ms=args.latency_ms,
+        throttle_rate=args.throttle,
+        seed=args.seed,
+        capture=args.capture,
     ) as deployment:
         console.print(f"up in {time.time() - started:.1f} s; loading {args.items} items", end=" ")
         console.print(f"into each region at {args.rate:g}/s")
