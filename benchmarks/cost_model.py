@@ -27,6 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "lambda"))
 
+sys.path.insert(0, str(ROOT))
+
+from deployment import events  # noqa: E402
 from replication import wire  # noqa: E402
 from replication.signing import SigningKeys  # noqa: E402
 from replication.versions import Version  # noqa: E402
@@ -56,9 +59,14 @@ class Assumptions:
     new_item_fraction: float = 1.0  # applied puts that create an item: one tombstone read each
     unstamped_fraction: float = 0.0  # local writes without a newer version: the sender stamps
     delete_fraction: float = 0.0  # changes that are deletes
-    stream_mode: str = "on_demand"  # the replication stream: on_demand or provisioned
+    stream_mode: str = "on_demand"  # the replication (and capture) stream: on_demand or provisioned
     shards: int = 1  # provisioned only
     retention_hours: int = 72  # replication_stream_retention_hours
+    # Where the sender reads the tables' changes: dynamodb_streams (free to read from Lambda),
+    # or kinesis (DynamoDB's change data capture units, and a capture stream per region, kept
+    # capture_retention_hours). Both regions alike.
+    capture: str = "dynamodb_streams"
+    capture_retention_hours: int = 168  # capture_stream_retention_hours
     memory_mb: int = 512  # memory_size
     # Invocation time, ms. The sender waits for one PutRecords across the border; the
     # replicator applies about 0.7 ms per record (make bench: 1,452 records/s, 32 workers,
@@ -111,6 +119,21 @@ def change_bytes(item_bytes: int, op: str = wire.PUT) -> int:
     return len(data) + len(wire.partition_key(change))
 
 
+def capture_bytes(item_bytes: int) -> int:
+    """A change's record in a capture stream: Kinesis Data Streams for DynamoDB's JSON with both
+    images of an update of an item of about `item_bytes` (the shape the emulator writes, from
+    deployment.events), plus its partition key."""
+    keys = {"PK": {"S": "user-0000000001"}}
+    image = {**keys, "payload": {"S": "x" * max(0, item_bytes - 20)}}
+    raw = {
+        "eventID": "c0ffee" * 5 + "00",
+        "eventName": "MODIFY",
+        "dynamodb": {"Keys": keys, "NewImage": image, "OldImage": image, "SizeBytes": item_bytes},
+    }
+    payload = events.capture_payload(raw, "user-cn", "cn-north-1", 1_795_704_645_095_123)
+    return len(json.dumps(payload).encode()) + 32  # the partition key: an MD5, in hex
+
+
 def kb_rounded(size: int) -> int:
     """Kinesis on-demand bills each record rounded up to the next 1 KB."""
     return 1024 * math.ceil(size / 1024)
@@ -130,18 +153,61 @@ def lambda_gb_seconds(ms: float, a: Assumptions) -> float:
     return ms / 1000 * a.memory_mb / 1024
 
 
-def _stream_usage(records: float, size: int, a: Assumptions) -> dict[str, float]:
-    """The replication stream's meters for `records` records of `size` bytes (data in, data
-    out to the replicator's mapping, and what is kept beyond 24 hours)."""
+def _stream_usage(
+    records: float, size: int, a: Assumptions, retention_hours: int | None = None
+) -> dict[str, float]:
+    """A stream's meters for `records` records of `size` bytes (data in, data out to the
+    function's mapping, and what is kept beyond 24 hours): the replication stream's, or with
+    `retention_hours` the capture stream's."""
     if a.stream_mode == "provisioned":
         return {"kinesis_put_payload_unit": records * math.ceil(size / (25 * 1024))}
     gb = records * kb_rounded(size) / GB
-    kept = max(0, a.retention_hours - 24) / HOURS_PER_MONTH
+    hours = a.retention_hours if retention_hours is None else retention_hours
+    kept = max(0, hours - 24) / HOURS_PER_MONTH
     return {
         "kinesis_on_demand_data_in_gb": gb,
         "kinesis_on_demand_data_out_gb": gb,
         "kinesis_on_demand_extended_retention_gb_month": gb * kept,
     }
+
+
+def _stream_hours(a: Assumptions, retention_hours: int) -> dict[str, float]:
+    """A stream's standing charge for a month: stream-hours on-demand, shard-hours (and their
+    extended retention) provisioned."""
+    if a.stream_mode == "on_demand":
+        return {"kinesis_on_demand_stream_hour": HOURS_PER_MONTH}
+    hours = {"kinesis_shard_hour": a.shards * HOURS_PER_MONTH}
+    if retention_hours > 24:
+        hours["kinesis_extended_retention_shard_hour"] = a.shards * HOURS_PER_MONTH
+    return hours
+
+
+def _captured(records: float, a: Assumptions) -> dict[str, float]:
+    """What `records` table changes cost on their way to the sender with kinesis capture:
+    change data capture units (one per KB of the item, as for a write) and the capture stream;
+    nothing with dynamodb_streams, whose reads by Lambda are free."""
+    if a.capture != "kinesis":
+        return {}
+    return {
+        "dynamodb_change_data_capture_unit": records * math.ceil(a.item_bytes / 1024),
+        **_stream_usage(records, capture_bytes(a.item_bytes), a, a.capture_retention_hours),
+    }
+
+
+def _add(*usages: Mapping[str, float]) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for usage in usages:
+        for meter, amount in usage.items():
+            total[meter] = total.get(meter, 0.0) + amount
+    return total
+
+
+def _read_by_sender(invocations: float, a: Assumptions) -> dict[str, float]:
+    """The sender's reads of its source: a DynamoDB stream's are free to Lambda (shown, to say
+    so); a capture stream's are its data out, counted in _captured."""
+    if a.capture == "kinesis":
+        return {}
+    return {"dynamodb_streams_read_request_lambda": invocations}
 
 
 def usage_sent(a: Assumptions, record: int) -> dict[str, float]:
@@ -151,20 +217,22 @@ def usage_sent(a: Assumptions, record: int) -> dict[str, float]:
     records = 1 + a.unstamped_fraction
     invocations = records / a.batch_size
     ms = invocations * a.sender_fixed_ms + records * a.sender_per_record_ms
-    return {
-        # The stream's GetRecords are the Lambda trigger's: free, shown to say so.
-        "dynamodb_streams_read_request_lambda": invocations,
-        # One strongly consistent tombstone read per local write or delete (BatchGetItem,
-        # 100 keys a call, each key billed as one read of up to 4 KB, found or not).
-        "dynamodb_read_request_unit": records,
-        # Stamping (an update, billed at the item's size); a delete's tombstone and the
-        # conditional delete that undoes a racing put (one unit each: small, or absent).
-        "dynamodb_write_request_unit": a.unstamped_fraction * wru + a.delete_fraction * 2,
-        "lambda_request": invocations,
-        "lambda_gb_second_x86": lambda_gb_seconds(ms, a),
-        "cloudwatch_logs_ingestion_gb": invocations * a.log_bytes_per_invocation / GB,
-        "data_transfer_out_internet_gb": wire_bytes(record, a) / GB,
-    }
+    return _add(
+        _read_by_sender(invocations, a),
+        _captured(records, a),
+        {
+            # One strongly consistent tombstone read per local write or delete (BatchGetItem,
+            # 100 keys a call, each key billed as one read of up to 4 KB, found or not).
+            "dynamodb_read_request_unit": records,
+            # Stamping (an update, billed at the item's size); a delete's tombstone and the
+            # conditional delete that undoes a racing put (one unit each: small, or absent).
+            "dynamodb_write_request_unit": a.unstamped_fraction * wru + a.delete_fraction * 2,
+            "lambda_request": invocations,
+            "lambda_gb_second_x86": lambda_gb_seconds(ms, a),
+            "cloudwatch_logs_ingestion_gb": invocations * a.log_bytes_per_invocation / GB,
+            "data_transfer_out_internet_gb": wire_bytes(record, a) / GB,
+        },
+    )
 
 
 def usage_applied(a: Assumptions, record: int) -> dict[str, float]:
@@ -175,18 +243,22 @@ def usage_applied(a: Assumptions, record: int) -> dict[str, float]:
     invocations = 1 / a.batch_size
     ms = invocations * a.replicator_fixed_ms + a.replicator_per_record_ms
     echo_ms = invocations * a.echo_fixed_ms + a.echo_per_record_ms
-    return {
-        **_stream_usage(1, record, a),
-        # The conditional put (billed whether it applies or is stale); a delete writes its
-        # tombstone and deletes the item; the stats counters once per batch.
-        "dynamodb_write_request_unit": puts * wru + a.delete_fraction * (1 + wru) + invocations,
-        # A put that created its item is checked against the tombstones.
-        "dynamodb_read_request_unit": puts * a.new_item_fraction,
-        "dynamodb_streams_read_request_lambda": invocations,
-        "lambda_request": 2 * invocations,
-        "lambda_gb_second_x86": lambda_gb_seconds(ms + echo_ms, a),
-        "cloudwatch_logs_ingestion_gb": 2 * invocations * a.log_bytes_per_invocation / GB,
-    }
+    return _add(
+        # The applied write comes round to this region's sender, as an echo to drop.
+        _read_by_sender(invocations, a),
+        _captured(1, a),
+        {
+            **_stream_usage(1, record, a),
+            # The conditional put (billed whether it applies or is stale); a delete writes its
+            # tombstone and deletes the item; the stats counters once per batch.
+            "dynamodb_write_request_unit": puts * wru + a.delete_fraction * (1 + wru) + invocations,
+            # A put that created its item is checked against the tombstones.
+            "dynamodb_read_request_unit": puts * a.new_item_fraction,
+            "lambda_request": 2 * invocations,
+            "lambda_gb_second_x86": lambda_gb_seconds(ms + echo_ms, a),
+            "cloudwatch_logs_ingestion_gb": 2 * invocations * a.log_bytes_per_invocation / GB,
+        },
+    )
 
 
 def usage_idle(a: Assumptions) -> dict[str, float]:
@@ -194,12 +266,9 @@ def usage_idle(a: Assumptions) -> dict[str, float]:
     dashboard, and a heartbeat each way every minute."""
     heartbeat = change_bytes(0, wire.HEARTBEAT)
     beats = HEARTBEATS_PER_MONTH
-    if a.stream_mode == "provisioned":
-        stream = {"kinesis_shard_hour": a.shards * HOURS_PER_MONTH}
-        if a.retention_hours > 24:
-            stream["kinesis_extended_retention_shard_hour"] = a.shards * HOURS_PER_MONTH
-    else:
-        stream = {"kinesis_on_demand_stream_hour": HOURS_PER_MONTH}
+    stream = _stream_hours(a, a.retention_hours)
+    if a.capture == "kinesis":  # the capture stream stands beside the replication stream
+        stream = _add(stream, _stream_hours(a, a.capture_retention_hours))
     usage = {
         **stream,
         **_stream_usage(beats, heartbeat, a),  # the peer's heartbeats arriving here
@@ -289,7 +358,12 @@ def render(results: dict, reference: dict, a: Assumptions) -> str:
     lines = [
         f"Item of {a.item_bytes} bytes, {a.batch_size} records per invocation, "
         f"{a.stream_mode.replace('_', '-')} replication stream kept {a.retention_hours} h, "
-        f"functions of {a.memory_mb} MB.",
+        + (
+            f"kinesis capture into a capture stream kept {a.capture_retention_hours} h, "
+            if a.capture == "kinesis"
+            else ""
+        )
+        + f"functions of {a.memory_mb} MB.",
         "",
     ]
     for region, r in results.items():
@@ -340,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     a = Assumptions(**{f: getattr(args, f) for f in asdict(defaults)})
     if a.stream_mode not in ("on_demand", "provisioned"):
         parser.error("--stream-mode must be on_demand or provisioned")
+    if a.capture not in ("dynamodb_streams", "kinesis"):
+        parser.error("--capture must be dynamodb_streams or kinesis")
     if a.batch_size < 1:
         parser.error("--batch-size must be at least 1")
     prices = load_prices(args.prices)

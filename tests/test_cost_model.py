@@ -96,6 +96,34 @@ def test_provisioned_stream_bills_shards_and_payload_units():
     assert applied["kinesis_put_payload_unit"] == 2  # 30 KB is two 25 KB units
 
 
+def test_kinesis_capture_bills_capture_units_and_a_capture_stream():
+    a = cost_model.Assumptions(capture="kinesis", item_bytes=2048, capture_retention_hours=168)
+    record = cost_model.change_bytes(a.item_bytes)
+    sent = cost_model.usage_sent(a, record)
+    # One change data capture unit per KB of the item; the capture record holds both images
+    # of an update, so it is over twice the item, rounded up to whole KB on-demand.
+    assert sent["dynamodb_change_data_capture_unit"] == 2
+    captured = cost_model.capture_bytes(a.item_bytes)
+    assert 2 * 2048 < captured < 3 * 2048
+    assert "dynamodb_streams_read_request_lambda" not in sent  # nothing read from the table
+    plain = cost_model.usage_sent(cost_model.Assumptions(item_bytes=2048), record)
+    in_gb = sent["kinesis_on_demand_data_in_gb"]
+    assert in_gb == pytest.approx(cost_model.kb_rounded(captured) / cost_model.GB)
+    assert "kinesis_on_demand_data_in_gb" not in plain
+    # Kept 144 hours past the first day: that share of a GB-month.
+    assert sent["kinesis_on_demand_extended_retention_gb_month"] == pytest.approx(in_gb * 144 / 730)
+    # The applied write comes round through this region's capture stream as an echo.
+    applied = cost_model.usage_applied(a, record)
+    assert applied["dynamodb_change_data_capture_unit"] == 2
+    # Idle, the capture stream's hours beside the replication stream's.
+    idle = cost_model.usage_idle(a)
+    assert idle["kinesis_on_demand_stream_hour"] == 2 * 730
+    provisioned = cost_model.usage_idle(
+        cost_model.Assumptions(capture="kinesis", stream_mode="provisioned", shards=1)
+    )
+    assert provisioned["kinesis_shard_hour"] == 2 * 730
+
+
 def test_global_tables_reference_on_a_tiny_table():
     a = cost_model.Assumptions(item_bytes=3000)
     ref = cost_model.global_tables_reference(_tiny_prices(), a)
@@ -112,6 +140,7 @@ def test_every_meter_used_is_priced_in_both_regions_with_a_source_and_a_date():
     prices = cost_model.load_prices()
     used = cost_model.meters_used(cost_model.Assumptions())
     used |= cost_model.meters_used(cost_model.Assumptions(stream_mode="provisioned"))
+    used |= cost_model.meters_used(cost_model.Assumptions(capture="kinesis"))
     for region in cost_model.REGIONS:
         block = prices["regions"][region]
         for meter in used:
@@ -127,14 +156,19 @@ def test_every_meter_used_is_priced_in_both_regions_with_a_source_and_a_date():
     assert "dynamodb_replicated_write_request_unit" in prices["regions"]["ap-southeast-1"]["meters"]
 
 
-def test_the_page_shows_what_the_script_prints(tmp_path, capsys):
-    assert cost_model.main(["--json", str(tmp_path / "cost.json")]) == 0
+@pytest.mark.parametrize(
+    ("options", "marker"),
+    [([], "COST_TABLE"), (["--capture", "kinesis"], "KINESIS_CAPTURE_COST_TABLE")],
+)
+def test_the_page_shows_what_the_script_prints(tmp_path, capsys, options, marker):
+    assert cost_model.main([*options, "--json", str(tmp_path / "cost.json")]) == 0
     printed = capsys.readouterr().out.strip()
     page = (ROOT / "docs/cost.md").read_text()
-    block = re.search(r"<!-- BEGIN_COST_TABLE -->\n(.*?)\n<!-- END_COST_TABLE -->", page, re.S)
-    assert block, "docs/cost.md lost its <!-- BEGIN_COST_TABLE --> markers"
+    block = re.search(rf"<!-- BEGIN_{marker} -->\n(.*?)\n<!-- END_{marker} -->", page, re.S)
+    assert block, f"docs/cost.md lost its <!-- BEGIN_{marker} --> markers"
     assert block.group(1).strip() == printed, (
-        "docs/cost.md is out of date: paste the output of python benchmarks/cost_model.py"
+        "docs/cost.md is out of date: paste the output of "
+        + " ".join(["python benchmarks/cost_model.py", *options])
     )
     written = json.loads((tmp_path / "cost.json").read_text())
     assert set(written["regions"]) == set(cost_model.REGIONS)
