@@ -16,48 +16,19 @@ from emulator.capture import BOTH, DYNAMODB_STREAMS, KINESIS, CaptureFaults
 from emulator.simulated_time import SimulatedTime, simulated
 from emulator.stepped import TwoRegions
 from emulator.stream_sources import KinesisSource
-from replication.stamping import stamp, stamped_update
+from replication.stamping import stamp
 from tests.helpers import queue_messages
-from tests.test_convergence import canonical
-
-HOT = [f"hot-{i}" for i in range(6)]  # both regions write these
-
-
-def write(node, rng: random.Random, n: int) -> str:
-    """One application write: a stamped put, an unstamped update, or a delete, of a hot key
-    or of one only this region writes."""
-    ddb = node.client("dynamodb")
-    key = {"PK": {"S": rng.choice(HOT + [f"{node.name}-{rng.randrange(20)}"])}}
-    roll = rng.random()
-    if roll < 0.15:
-        ddb.delete_item(TableName=node.table, Key=key)
-        return "delete"
-    if roll < 0.3:
-        ddb.update_item(
-            TableName=node.table,
-            Key=key,
-            UpdateExpression="SET #n = :n",
-            ExpressionAttributeNames={"#n": "n"},
-            ExpressionAttributeValues={":n": {"N": str(n)}},
-        )
-        return "unstamped update"
-    if roll < 0.5:
-        update = stamped_update(
-            node.name, "SET #n = :n", {"#n": "n"}, {":n": {"N": str(n)}}, node.clock()
-        )
-        ddb.update_item(TableName=node.table, Key=key, **update)
-        return "update"
-    item = stamp({**key, "n": {"N": str(n)}}, node.name, node.clock(), typed=True)
-    ddb.put_item(TableName=node.table, Item=item)
-    return "put"
+from tests.test_convergence import application_write, canonical
 
 
 def run(regions: TwoRegions, time: SimulatedTime, rng: random.Random, steps: int) -> None:
-    """Both regions writing while the pumps and mappings move at random moments."""
-    for i in range(steps):
+    """Both regions writing a few hot keys (puts, tied puts, stamped and unstamped updates,
+    deletes) while the pumps and mappings move at random moments."""
+    tied = time() + 500  # the same instant in both regions: only the tie-break decides
+    for _ in range(steps):
         time.ms += rng.randrange(1, 30)
         if rng.random() < 0.5:
-            write(rng.choice(list(regions.nodes.values())), rng, i)
+            application_write(rng, rng.choice(list(regions.nodes.values())), tied)
         else:
             rng.choice([s for node in regions.nodes.values() for s in node.steppers()]).step()
 
