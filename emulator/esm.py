@@ -118,6 +118,10 @@ class EventSourceMapping:
         self._threads: list[threading.Thread] = []
         self._lanes: dict[str, list[_Lane]] = {}  # shard -> its lanes
         self._positions: dict[str, str] = {}  # shard -> the last sequence number read
+        # A record not yet done -> the position it was read after: its shard's checkpoint, should
+        # the mapping restart while it waits (None: the shard's start).
+        self._read_after: dict[str, str | None] = {}
+        self._lock = threading.Lock()
 
     # -- started ---------------------------------------------------------------------
 
@@ -160,6 +164,29 @@ class EventSourceMapping:
             self._read(shard_id)
         return sum(lane.step() for lanes in shards.values() for lane in lanes)
 
+    def restart(self) -> int:
+        """Start again from the checkpoints, as a mapping does after Lambda restarts it: each
+        shard resumes at its oldest record not yet done, so the records after it that other
+        lanes had done are delivered again, and retry counts start afresh. Returns how many
+        records were waiting, to be read again."""
+        if self._threads:
+            raise RuntimeError(f"{self.name} is started: stop it first")
+        waiting = 0
+        for shard_id, lanes in self._lanes.items():
+            pending = [r for lane in lanes for r in lane.pending]
+            waiting += len(pending)
+            if pending:
+                oldest = min(pending, key=lambda r: int(self.source.sequence_of(r)))
+                checkpoint = self._read_after[self.source.sequence_of(oldest)]
+                if checkpoint is None:
+                    self._positions.pop(shard_id, None)
+                else:
+                    self._positions[shard_id] = checkpoint
+            for lane in lanes:
+                lane.reset()
+        self._read_after.clear()
+        return waiting
+
     # -- either way ------------------------------------------------------------------
 
     def idle(self) -> bool:
@@ -176,16 +203,25 @@ class EventSourceMapping:
     def _read(self, shard_id: str) -> int:
         """Read a shard once, after what was read before, and deal the records to its lanes;
         returns how many were read."""
-        records = self.source.read(shard_id, self._positions.get(shard_id), self.source.read_limit)
+        after = self._positions.get(shard_id)
+        records = self.source.read(shard_id, after, self.source.read_limit)
         if records:
             self._positions[shard_id] = self.source.sequence_of(records[-1])
             lanes = self._lanes[shard_id]
             for record in records:
+                read_after, after = after, self.source.sequence_of(record)
                 if self.source.is_noop(record):
                     continue
+                with self._lock:
+                    self._read_after[after] = read_after
                 digest = hashlib.md5(self.source.key_of(record).encode()).digest()
                 lanes[int.from_bytes(digest[:4], "big") % len(lanes)].offer(record)
         return len(records)
+
+    def _forget(self, record: dict[str, Any]) -> None:
+        """A record is done (or given up on): it no longer holds its shard's checkpoint."""
+        with self._lock:
+            self._read_after.pop(self.source.sequence_of(record), None)
 
     def failure_message(
         self, shard_id: str, batch: list[dict[str, Any]], condition: str, attempts: int
@@ -333,14 +369,22 @@ class _Lane:
             with self.ready:
                 for record in expired:
                     self.pending.remove(record)
+                    self.mapping._forget(record)
                 self.busy = bool(len(expired) < len(batch))
         return [r for r in batch if r not in expired]
+
+    def reset(self) -> None:
+        """Forget what the lane holds (the mapping restarts and reads it again)."""
+        with self.ready:
+            self.pending.clear()
+            self.busy = False
+            self.limit, self.attempts = self.mapping.config.batch_size, 0
 
     def _done(self, count: int, records: list[dict[str, Any]], completed: bool = True) -> None:
         """Take `count` records off the lane; `completed` ones are reported to on_done."""
         with self.ready:
             for _ in range(count):
-                self.pending.popleft()
+                self.mapping._forget(self.pending.popleft())
             self.busy = False
         if completed and records and self.mapping.on_done is not None:
             self.mapping.on_done(records)

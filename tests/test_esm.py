@@ -137,6 +137,11 @@ class FakeDynamoDBStream(_FakeStream, DynamoDBStreamSource):
         return sequence
 
 
+def lane_of(key: str, lanes: int) -> int:
+    """The lane the mappings deal a key's records into (esm.EventSourceMapping._read)."""
+    return int.from_bytes(hashlib.md5(key.encode()).digest()[:4], "big") % lanes
+
+
 # -- a fake function and the mapping around it -----------------------------------------
 
 
@@ -642,6 +647,36 @@ def test_stepping_retries_from_the_reported_record_at_the_next_step():
     assert [c.sequences for c in h.snapshot()] == [sequences, sequences[2:]]
     assert h.done == [sequences[:2], sequences[2:]]
     assert h.mapping.step() == 0 and h.mapping.idle()
+
+
+def test_a_restart_resumes_each_shard_at_its_oldest_record_not_yet_done():
+    source = FakeKinesis()
+    # Keys landing in different lanes; "stuck" keeps failing until the restart.
+    stuck, other = (
+        "user-1",
+        next(f"user-{i}" for i in range(2, 50) if lane_of(f"user-{i}", 2) != lane_of("user-1", 2)),
+    )
+    first = source.append(other)
+    held = source.append(stuck)
+    later = [source.append(other), source.append(stuck), source.append(other)]
+    failing = {held}
+
+    def respond(sequences):
+        failed = [s for s in sequences if s in failing]
+        return {"batchItemFailures": [{"itemIdentifier": s} for s in failed[:1]]}
+
+    h = Harness(source, config(batch_size=10, parallelization_factor=2), respond, FakeClock())
+    h.mapping.step()
+    assert sorted(s for batch in h.done for s in batch) == sorted([first, later[0], later[2]])
+    # The restart goes back to the stuck record: the other lane's later records come again,
+    # the first one (done before anything was stuck) does not.
+    assert h.mapping.restart() == 2
+    failing.clear()
+    step_until_idle(h)
+    again = [s for c in h.snapshot()[-2:] for s in c.sequences]
+    assert sorted(again) == sorted([held, later[1], later[0], later[2]])
+    assert first not in again
+    assert h.mapping.idle()
 
 
 @pytest.mark.parametrize("service", ["kinesis", "dynamodb"])
