@@ -14,6 +14,7 @@ import boto3
 
 from deployment import functions
 from deployment.names import RegionNames, lambda_runtime
+from emulator import moto_fidelity  # noqa: F401  (moto's streams as AWS's)
 from emulator.capture import (
     DYNAMODB_STREAMS,
     KINESIS,

@@ -1,0 +1,30 @@
+"""moto's DynamoDB Streams made to agree with AWS where replication would notice
+(emulator/moto_fidelity.py)."""
+
+from __future__ import annotations
+
+from emulator.stepped import TwoRegions
+from emulator.stream_sources import read_dynamodb_stream
+
+
+def test_an_update_that_creates_its_item_is_one_insert_of_the_item_as_written(aws):
+    regions = TwoRegions()
+    node = regions.china
+    ddb = node.client("dynamodb")
+    for value in ("1", "2"):
+        ddb.update_item(
+            TableName=node.table,
+            Key={"PK": {"S": "a"}},
+            UpdateExpression="SET v = :v",
+            ExpressionAttributeValues={":v": {"S": value}},
+        )
+    streams, arn = node.client("dynamodbstreams"), node.region.stream_arns[node.table]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    records = read_dynamodb_stream(streams, arn, shard, None)
+    # moto alone records an INSERT of the bare key first.
+    assert [(r["eventName"], r["dynamodb"]["NewImage"]["v"]["S"]) for r in records] == [
+        ("INSERT", "1"),
+        ("MODIFY", "2"),
+    ]
+    sequences = [int(r["dynamodb"]["SequenceNumber"]) for r in records]
+    assert sequences[1] == sequences[0] + 1
