@@ -107,6 +107,7 @@ class TwoRegions:
         drops records older than its retention by `time_source` (emulator/retention.py): the
         tables' DynamoDB streams 24 hours, the capture and replication streams as given (the
         module's defaults otherwise)."""
+        self.concurrency = concurrency
         offsets = clock_offsets_ms or {}
         names = topology.region_names()
         self.time_source = time_source
@@ -124,17 +125,8 @@ class TwoRegions:
                 version_unit=version_unit,
                 capture=capture,
             )
-            # Separate sessions per function, as separate Lambda environments would have.
-            sender = Sender(
-                resources.sender_settings(region, concurrency=concurrency),
-                clients=Clients(region_name, session=boto3.Session()),
-                clock=clock,
-            )
-            replicator = Replicator(
-                resources.replicator_settings(region, concurrency=concurrency),
-                clients=Clients(region_name, session=boto3.Session()),
-                clock=clock,
-            )
+            sender = _sender(region, concurrency, clock)
+            replicator = _replicator(region, concurrency, clock)
             sqs = region.client("sqs")
             kinesis = KinesisSource(
                 region.client("kinesis"),
@@ -145,7 +137,8 @@ class TwoRegions:
             from_peer = _stepped(
                 f"replicator-{region_name}",
                 kinesis,
-                replicator.handle,
+                # Whatever the node holds then (cold_start replaces it).
+                lambda event, name=region_name: self.nodes[name].replicator.handle(event),
                 replicator_mapping,
                 sqs_destination(sqs, region.replicator_queue_url),
                 time_source,
@@ -176,6 +169,17 @@ class TwoRegions:
     def pumps(self) -> list[CapturePump]:
         """The capture pumps (none with dynamodb_streams capture)."""
         return [node.capture for node in self.nodes.values() if node.capture]
+
+    def cold_start(self, region_name: str, function: str) -> Sender | Replicator:
+        """A new execution environment for one of the region's functions, as Lambda starts
+        after a process died or timed out: nothing cached (keys, key ring, clients). The
+        mappings invoke whatever the node holds; returns the new instance."""
+        node = self.nodes[region_name]
+        if function == "sender":
+            node.sender = _sender(node.region, self.concurrency, node.clock)
+            return node.sender
+        node.replicator = _replicator(node.region, self.concurrency, node.clock)
+        return node.replicator
 
     def apply_capture(self, region_name: str, capture: str) -> None:
         """What `terraform apply` with a new `capture` for the region's tables does, while
@@ -211,7 +215,7 @@ class TwoRegions:
             _stepped(
                 f"sender-{node.name}",
                 source,
-                node.sender.handle,
+                lambda event, node=node: node.sender.handle(event),
                 resources.sender_config(source, self.sender_mapping),
                 sqs_destination(sqs, region.sender_queue_url),
                 self.time_source,
@@ -237,6 +241,23 @@ class TwoRegions:
                 return total
             total += sum(p.flush() for p in self.pumps())
         raise RuntimeError(f"replication did not settle in {max_steps} steps")
+
+
+# Separate sessions per function, as separate Lambda environments would have.
+def _sender(region: resources.Region, concurrency: int, clock: Callable[[], int]) -> Sender:
+    return Sender(
+        resources.sender_settings(region, concurrency=concurrency),
+        clients=Clients(region.names.region, session=boto3.Session()),
+        clock=clock,
+    )
+
+
+def _replicator(region: resources.Region, concurrency: int, clock: Callable[[], int]) -> Replicator:
+    return Replicator(
+        resources.replicator_settings(region, concurrency=concurrency),
+        clients=Clients(region.names.region, session=boto3.Session()),
+        clock=clock,
+    )
 
 
 def _stepped(
