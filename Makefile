@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint format demo bench bench-lag bench-verify clean
+.PHONY: dev test lint format demo chaos bench bench-lag bench-verify bench-chaos clean
 
 # `make`: the developer's install, editable with the dev extra (an operator's is `pip install .`).
 dev: $(STAMP)
@@ -29,6 +29,10 @@ format: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m demo $(if $(CAPTURE),--capture $(CAPTURE))
 
+# Seeded fault campaigns on the emulator, every key judged: `make chaos SEED=7` replays one.
+chaos: $(STAMP)
+	$(PY) -m chaos $(if $(SEED),--seed $(SEED)) $(if $(STEPS),--steps $(STEPS))
+
 bench: $(STAMP)
 	$(PY) benchmarks/replicator_apply.py
 
@@ -39,6 +43,8 @@ bench-verify: $(STAMP)
 	$(PY) benchmarks/verify_scan.py
 bench-cost: $(STAMP)
 	$(PY) benchmarks/cost_model.py
+bench-chaos: $(STAMP)
+	$(PY) benchmarks/chaos_campaigns.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis benchmarks/results .cache dist

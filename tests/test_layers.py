@@ -1,6 +1,7 @@
 """Each layer stands only on the ones below it: the engine on nothing of ours, deployment/ on the
 engine, the operator tools and the emulator each on those two and never on each other, and the
-demo on both. Read from the source's imports, so a new module can't slip past."""
+demo and the fault campaigns on both. Read from the source's imports, so a new module can't slip
+past."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = {"replication", "deployment", "emulator", "tools", "demo", "sender", "replicator"}
+OURS = {"replication", "deployment", "emulator", "tools", "demo", "chaos", "sender", "replicator"}
 ALLOWED = {
     "lambda": {"replication"},
     "deployment": {"replication", "deployment"},
     "tools": {"replication", "deployment", "tools"},
     "emulator": {"replication", "deployment", "emulator"},
     "demo": {"replication", "deployment", "emulator", "tools", "demo"},
+    "chaos": {"replication", "deployment", "emulator", "tools", "chaos"},
 }
 
 

@@ -1,0 +1,1 @@
+"""Fault campaigns against the emulator, with a checker that judges every key (`make chaos`)."""
