@@ -39,6 +39,7 @@ DELETES = ("delete", "stamped delete")
 WINDOW_WHOLE_SECONDS = "delete versioned in whole seconds (DynamoDB Streams)"
 WINDOW_CLOCK_AHEAD = "write stamped by an application clock ahead"
 WINDOW_STAMPED_LATER = "write without a newer version, versioned when the sender stamped it"
+WINDOW_TIE = "equal versions, each region keeping what it held first"
 WINDOW_DELETE_STOOD = "write without a newer version, deleted later before the sender stamped it"
 
 
@@ -91,6 +92,13 @@ def _judge_key(verdict, key, item, candidates, log, capture) -> None:
             verdict.violations.append(f"{key}: held, but no application ever wrote it")
         return
     winner = max(candidates, key=lambda c: c.version)
+    tied = [c for c in candidates if c.version == winner.version]
+    if len(tied) > 1 and item is not None:
+        # The merge rule can't order equal versions: each region keeps what it held first.
+        # (Distinct events get equal versions here only because the emulator's clock stands
+        # still while the pipeline drains.)
+        winner = next((c for c in tied if c.content == without_version(item)), winner)
+        verdict.windows[WINDOW_TIE] += winner.content is not None and len(tied) > 1
     if winner.content is None:
         if item is not None:
             verdict.violations.append(
