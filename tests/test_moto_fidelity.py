@@ -8,6 +8,9 @@ from emulator.stream_sources import read_dynamodb_stream
 
 
 def test_an_update_that_creates_its_item_is_one_insert_of_the_item_as_written(aws):
+    """Found by `make chaos SEED=1 STEPS=500`: with moto's extra INSERT of the bare key, a
+    sender stamped an empty item and put it back over a replicated one (hot-7 held only its
+    key in both regions)."""
     regions = TwoRegions()
     node = regions.china
     ddb = node.client("dynamodb")
