@@ -289,3 +289,40 @@ def test_the_live_emulator_replicates_through_its_capture_streams(tmp_path):
             assert pump.duplicated and pump.idle(), region
             assert deployment.failure_messages(region, "sender") == []
             assert deployment.failure_messages(region, "replicator") == []
+
+
+# ------------------------------------------------- a delete of a write not yet stamped
+
+
+@pytest.mark.parametrize("capture", [DYNAMODB_STREAMS, KINESIS])
+def test_a_peer_write_made_after_a_delete_of_an_unstamped_write_survives(aws, capture):
+    """Found investigating `make chaos SEED=5`: China's sender reached an unstamped write after
+    the application had deleted the item, and shipped the delete at its own clock, two seconds
+    on; Global's write made 50 ms after the delete lost to it in both regions. The delete now
+    ships at its own version, lifted only above what the write saw."""
+    time = SimulatedTime()
+    with simulated(time):
+        regions = TwoRegions(time_source=time, capture=capture)
+        cn, sg = regions.china, regions.world
+        key = {"PK": {"S": "x"}}
+        item = stamp({**key, "v": {"S": "first"}}, cn.name, cn.clock(), typed=True)
+        cn.client("dynamodb").put_item(TableName=cn.table, Item=item)
+        time.ms += 500
+        regions.settle()
+        time.ms += 1_000
+        cn.client("dynamodb").update_item(
+            TableName=cn.table,
+            Key=key,
+            UpdateExpression="SET v = :v",
+            ExpressionAttributeValues={":v": {"S": "unstamped"}},
+        )
+        time.ms += 10
+        cn.client("dynamodb").delete_item(TableName=cn.table, Key=key)
+        time.ms += 50
+        later = stamped_update(sg.name, "SET v = :v", None, {":v": {"S": "later"}}, sg.clock())
+        sg.client("dynamodb").update_item(TableName=sg.table, Key=key, **later)
+        time.ms += 2_000  # the senders run now
+        regions.settle()
+    for node in (cn, sg):
+        (held,) = scan_all(node.client("dynamodb"), node.table)
+        assert held["v"] == {"S": "later"}, node.name

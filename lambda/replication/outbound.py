@@ -91,6 +91,8 @@ class _Batch:
     accepted: set[int] = field(default_factory=set)  # id(record) the peer stream took
     counts: Counter = field(default_factory=Counter)  # besides one outcome per record
     unreadable: dict[int, str] = field(default_factory=dict)  # id(record) -> why
+    # Items deleted here whose delete record is still to come (Sender._settle_above).
+    awaiting_delete: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, what: str) -> None:
@@ -174,7 +176,9 @@ class Sender(ReplicationFunction):
                 processor.mark_failed(unshipped, ShipError("not accepted by the peer stream"))
 
         try:
-            batch.tombstones = self._tombstone_versions(self._tombstone_keys(records, horizon))
+            batch.tombstones, batch.awaiting_delete = self._tombstones_of(
+                self._tombstone_keys(records, horizon)
+            )
             outcome = processor.run(records, partial(self._handle_record, batch), after=ship)
             failed = outcome.failed
         finally:
@@ -278,13 +282,16 @@ class Sender(ReplicationFunction):
     def _restamp(self, batch: _Batch, raw, table, keys, image, floor, seen) -> str:
         """Give the item a version newer than everything it is compared with; the stream
         then carries that write, which is shipped in place of this one."""
-        fresh = max(floor, seen or UNVERSIONED).bumped(self.clock(), self.settings.region)
+        above = max(floor, seen or UNVERSIONED)
+        fresh = above.bumped(self.clock(), self.settings.region)
         try:
             self._stamp(table, keys, image, fresh)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            return self._settle_above(batch, raw, table, keys, image, fresh)
+            # The least a delete of this write must outrank: what it saw, from when it was made.
+            least = above.bumped(streams.created_ms(raw), self.settings.region)
+            return self._settle_above(batch, raw, table, keys, image, fresh, least)
         self.logger.info(
             "stamped a write that carried no newer version",
             extra={"table": table, "keys": keys, "seen": seen, "stamped": fresh},
@@ -301,13 +308,15 @@ class Sender(ReplicationFunction):
             ),
         )
 
-    def _settle_above(self, batch, raw, table, keys, image, fresh: Version, attempts=3) -> str:
+    def _settle_above(
+        self, batch, raw, table, keys, image, fresh: Version, least: Version, attempts=3
+    ) -> str:
         """The item changed before this write could be stamped `fresh`. Whatever it holds
-        now must still end up at `fresh` or above, or the versions this write saw (which
-        the peer may hold) would outrank it:
+        now must still end up above what this write saw (which the peer may hold):
         - a later local write is lifted to `fresh`;
         - an older replicated change is overwritten by this write, put back at `fresh`;
-        - a later local delete is recorded and shipped at `fresh`;
+        - a later local delete gets a tombstone at `least` (above what this write saw), which
+          its own record, later on the stream, ships at its own version if that is higher;
         - a delete newer than what this write saw (the peer's, applied since) stands."""
         ddb = self.clients("dynamodb")
         kid = wire.key_id(table, keys)
@@ -354,10 +363,16 @@ class Sender(ReplicationFunction):
                 if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                     raise
                 continue  # it changed again: look once more
-            # Deleted here after this write: the delete must outrank what this write saw.
-            batch.tombstones[kid] = self._record_tombstone(kid, fresh, batch.horizon_ms)
-            created = streams.created_ms(raw)
-            return self._queue(batch, raw, wire.DELETE, table, keys, fresh, created)
+            # Deleted here after this write: the delete must outrank what this write saw. Not
+            # at this clock, though: the sender may run well after the delete, and a version
+            # from now would beat the peer's writes made since. The delete's own record comes
+            # later on the stream and ships it; the tombstone says so, so that it isn't taken
+            # for an echo of this one.
+            batch.tombstones[kid] = self._record_tombstone(
+                kid, least, batch.horizon_ms, awaiting_delete=True
+            )
+            batch.awaiting_delete.add(kid)
+            return "superseded"
         raise RuntimeError(f"{table} {keys}: the item kept changing while being stamped")
 
     def _reinstated(self, table, keys, overwritten_by: Version, fresh: Version) -> str:
@@ -382,11 +397,20 @@ class Sender(ReplicationFunction):
         version = Version(max(created, old_version.timestamp + 1), self.settings.region)
         kid = wire.key_id(table, keys)
         known = batch.trusted(batch.tombstones.get(kid))
+        # This region's tombstone recorded ahead of this delete, which removed a write before
+        # it was stamped (_settle_above): the delete ships at least at it.
+        awaited = kid in batch.awaiting_delete and known.region == self.settings.region
         if known > old_version and known != version:
-            # A tombstone already covers this item: the replicator applied the peer's delete,
-            # or undid a resurrection. Nothing new to ship.
-            return "echo"
+            if not awaited:
+                # A tombstone already covers this item: the replicator applied the peer's
+                # delete, or undid a resurrection. Nothing new to ship.
+                return "echo"
+            version = max(version, known)
         stored = self._record_tombstone(kid, version, batch.horizon_ms)
+        if awaited:
+            if stored == version:
+                self._settle_awaited(kid, version)  # the mark goes; the tombstone stays
+            batch.awaiting_delete.discard(kid)
         batch.tombstones[kid] = stored  # later writes to this item in the batch must beat it
         if stored > version:
             return "echo"
@@ -395,15 +419,26 @@ class Sender(ReplicationFunction):
         self._delete_resurrected(table, keys, version)
         return self._queue(batch, raw, wire.DELETE, table, keys, version, created)
 
-    def _record_tombstone(self, kid: str, version: Version, horizon_ms: int) -> Version:
+    def _record_tombstone(
+        self, kid: str, version: Version, horizon_ms: int, awaiting_delete: bool = False
+    ) -> Version:
         try:
-            return self.tombstones.record(kid, version, horizon_ms)
+            return self.tombstones.record(kid, version, horizon_ms, awaiting_delete)
+        except ClientError as exc:
+            raise TombstoneError(f"{self.tombstones.table}: {exc}") from exc
+
+    def _settle_awaited(self, kid: str, version: Version) -> None:
+        try:
+            self.tombstones.settle_awaited(kid, version)
         except ClientError as exc:
             raise TombstoneError(f"{self.tombstones.table}: {exc}") from exc
 
     def _tombstone_versions(self, kids: list[str]) -> dict[str, Version]:
+        return self._tombstones_of(kids)[0]
+
+    def _tombstones_of(self, kids: list[str]) -> tuple[dict[str, Version], set[str]]:
         try:
-            return self.tombstones.versions(kids)
+            return self.tombstones.read(kids)
         except ClientError as exc:
             raise TombstoneError(f"{self.tombstones.table}: {exc}") from exc
 

@@ -19,6 +19,7 @@ from replication.versions import Version, of_image, older_than_condition
 
 KEY_ATTR = "pk"
 EXPIRY_ATTR = "expires_at"
+AWAITING_ATTR = "awaits_local_delete"
 _BATCH_GET_LIMIT = 100
 # DynamoDB takes a partition key of at most 2,048 bytes; an item's key_id (the JSON of its
 # table and keys) can be longer (a long key, or a short one of control characters, which JSON
@@ -48,9 +49,52 @@ class Tombstones:
 
     def versions(self, key_ids: Iterable[str]) -> dict[str, Version]:
         """The tombstone version of each key that has one; strongly consistent reads."""
+        return self.read(key_ids)[0]
+
+    def read(self, key_ids: Iterable[str]) -> tuple[dict[str, Version], set[str]]:
+        """The tombstone version of each key that has one, and the keys whose tombstone was
+        recorded ahead of a delete made in this region, whose own stream record is still to
+        come (record(..., awaiting_delete=True)); strongly consistent reads."""
+        found: dict[str, Version] = {}
+        awaiting: set[str] = set()
+        for key_id, row in self._rows(key_ids).items():
+            version = of_image(row)
+            if version is not None:
+                found[key_id] = version
+                if row.get(AWAITING_ATTR, {}).get("BOOL"):
+                    awaiting.add(key_id)
+        return found, awaiting
+
+    def awaits_local_delete(self, key_id: str) -> bool:
+        return key_id in self.read([key_id])[1]
+
+    def settle_awaited(self, key_id: str, version: Version) -> None:
+        """The awaited delete came, at the tombstone's own version: the mark goes, so that a
+        later delete of this item is taken for what it is (PutItem, the tombstone unchanged)."""
+        typed = version.to_typed()
+        names = {f"#{i}": name for i, name in enumerate(typed)}
+        try:
+            self._dynamodb.put_item(
+                TableName=self.table,
+                Item={
+                    KEY_ATTR: {"S": storage_key(key_id)},
+                    **typed,
+                    EXPIRY_ATTR: {"N": str(int(self._clock()) + self._ttl)},
+                },
+                ConditionExpression=" AND ".join(f"#{i} = :{i}" for i in range(len(typed))),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={
+                    f":{i}": value for i, value in enumerate(typed.values())
+                },
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+
+    def _rows(self, key_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         stored_as = {storage_key(k): k for k in key_ids}
         wanted = list(stored_as)
-        found: dict[str, Version] = {}
+        found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(wanted), _BATCH_GET_LIMIT):
             pending: dict[str, Any] = {
                 self.table: {
@@ -63,9 +107,7 @@ class Tombstones:
             for attempt in range(8):
                 response = self._dynamodb.batch_get_item(RequestItems=pending)
                 for row in response.get("Responses", {}).get(self.table, []):
-                    version = of_image(row)
-                    if version is not None:
-                        found[stored_as[row[KEY_ATTR]["S"]]] = version
+                    found[stored_as[row[KEY_ATTR]["S"]]] = row
                 pending = response.get("UnprocessedKeys") or {}
                 if not pending:
                     break
@@ -74,14 +116,24 @@ class Tombstones:
                 raise RuntimeError(f"{self.table}: keys still unprocessed after retries")
         return found
 
-    def record(self, key_id: str, version: Version, horizon_ms: int | None = None) -> Version:
+    def record(
+        self,
+        key_id: str,
+        version: Version,
+        horizon_ms: int | None = None,
+        awaiting_delete: bool = False,
+    ) -> Version:
         """Store `version` unless a newer tombstone exists (one beyond `horizon_ms` doesn't
-        count: see versions.trusted); returns the tombstone now stored."""
+        count: see versions.trusted); returns the tombstone now stored. `awaiting_delete`: the
+        item was deleted here and the delete's own record is still to come, so this tombstone
+        is the least version it may have, not an echo of it."""
         item = {
             KEY_ATTR: {"S": storage_key(key_id)},
             **version.to_typed(),
             EXPIRY_ATTR: {"N": str(int(self._clock()) + self._ttl)},
         }
+        if awaiting_delete:
+            item[AWAITING_ATTR] = {"BOOL": True}
         try:
             self._dynamodb.put_item(
                 TableName=self.table,
