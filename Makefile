@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint format demo chaos bench bench-lag bench-verify bench-chaos clean
+.PHONY: dev test lint format demo chaos bench bench-lag bench-verify bench-chaos bench-calls clean
 
 # `make`: the developer's install, editable with the dev extra (an operator's is `pip install .`).
 dev: $(STAMP)
@@ -45,6 +45,8 @@ bench-cost: $(STAMP)
 	$(PY) benchmarks/cost_model.py
 bench-chaos: $(STAMP)
 	$(PY) benchmarks/chaos_campaigns.py
+bench-calls: $(STAMP)
+	$(PY) benchmarks/api_calls.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis benchmarks/results .cache dist

@@ -39,6 +39,11 @@ class Clients:
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
+    @property
+    def session(self) -> boto3.Session:
+        """The session the clients come from (its events reach every client made after)."""
+        return self._session
+
     def __call__(self, service: str) -> Any:
         client = self._clients.get(service)
         if client is None:
