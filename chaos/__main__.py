@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from chaos import campaign
+from emulator.environment import use_local_aws
 
 DEFAULT_SEEDS = (1, 2)
 
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--capture", choices=("dynamodb_streams", "kinesis"))
     parser.add_argument("--json", type=Path, help="write every campaign's figures here")
     args = parser.parse_args(argv)
+    use_local_aws()
     results, failed = [], []
     for seed in args.seeds:
         began = time.monotonic()

@@ -71,7 +71,6 @@ def run(seed: int, steps: int = 800, capture: str | None = None) -> Result:
     """A campaign of `steps` writes and steps; kinesis capture on odd seeds unless told."""
     capture = capture or (KINESIS if seed % 2 else DYNAMODB_STREAMS)
     rng = random.Random(f"chaos-campaign:{seed}")
-    os.environ.setdefault("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
     # A minute before now: the campaign covers about as much simulated time as it takes, so
     # the operator tools at the end, on the machine's clock, are within the functions' allowed
     # clock skew of the scenario (a version hours ahead would be a clock gone wrong to them).
@@ -119,7 +118,7 @@ def run(seed: int, steps: int = 800, capture: str | None = None) -> Result:
             result.faults["capture records duplicated"] += pump.duplicated
             result.faults["capture records reordered"] += pump.reordered
         for name in regions.nodes:
-            code, out = _ops("redrive", "--region", name, "--function", "both", "--json")
+            _, out = _ops("redrive", "--region", name, "--function", "both", "--json")
             result.redrive[name] = json.loads(out)
         regions.settle(max_steps=2_000)
         result.verdict = checker.judge(regions, workload.log, capture)

@@ -32,7 +32,7 @@ from chaos.workload import Write, without_version
 from deployment.tables import scan_all
 from emulator.capture import DYNAMODB_STREAMS
 from emulator.stepped import Node, TwoRegions
-from emulator.stream_sources import read_dynamodb_stream
+from emulator.stream_sources import dynamodb_stream_records
 from replication.versions import UNVERSIONED, Version, of_image
 
 DELETES = ("delete", "stamped delete")
@@ -98,7 +98,8 @@ def _judge_key(verdict, key, item, candidates, log, capture) -> None:
         # (Distinct events get equal versions here only because the emulator's clock stands
         # still while the pipeline drains.)
         winner = next((c for c in tied if c.content == without_version(item)), winner)
-        verdict.windows[WINDOW_TIE] += winner.content is not None and len(tied) > 1
+        if winner.content is not None:
+            verdict.windows[WINDOW_TIE] += 1
     if winner.content is None:
         if item is not None:
             verdict.violations.append(
@@ -169,7 +170,8 @@ def _candidates(node: Node, log: list[Write], capture: str):
     deletes = {(w.key, w.true_ms) for w in log if w.region == region and w.op in DELETES}
     stamps = {(w.key, w.true_ms) for w in log if w.region == region and w.stamp is not None}
     held: dict[str, Version] = {}  # key -> the highest version the region's item has had
-    for raw in _table_stream(node):
+    streams, arn = node.client("dynamodbstreams"), node.region.stream_arns[node.table]
+    for _, raw in dynamodb_stream_records(streams, arn):
         ddb = raw["dynamodb"]
         key = ddb["Keys"]["PK"]["S"]
         created = _epoch_ms(ddb["ApproximateCreationDateTime"])
@@ -191,18 +193,6 @@ def _candidates(node: Node, log: list[Write], capture: str):
             continue  # unversioned, the replicator's, or not versioned anew
         by_application = (key, created) in stamps
         yield key, Candidate(version, region, created, without_version(new), by_application)
-
-
-def _table_stream(node: Node) -> list[dict[str, Any]]:
-    streams, arn = node.client("dynamodbstreams"), node.region.stream_arns[node.table]
-    shards = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
-    records = []
-    for shard in shards:
-        after = None
-        while page := read_dynamodb_stream(streams, arn, shard["ShardId"], after):
-            records += page
-            after = page[-1]["dynamodb"]["SequenceNumber"]
-    return records
 
 
 def _epoch_ms(moment: datetime) -> int:

@@ -99,9 +99,7 @@ class Injector:
         for name in ("put_item", "update_item", "delete_item"):
             self._wrap(ddb, name, region)
         self._wrap(ddb, "batch_get_item", region, throttle=kinds.TOMBSTONE_THROTTLE)
-        ssm = sender.clients("ssm")
-        for name in ("get_parameter", "get_parameters"):
-            self._wrap(ssm, name, region, down=kinds.SSM_DOWN)
+        self._wrap_parameter_store(sender, region)
         real_client = sender.peer.client
         sender.peer.client = lambda: _PeerEndpoint(self, node, real_client())
         self.on_cold_start(sender)
@@ -113,10 +111,14 @@ class Injector:
             self._wrap(ddb, name, region, throttle=kinds.WRITE_THROTTLE)
         for name in ("update_item", "batch_get_item", "get_item"):
             self._wrap(ddb, name, region)
-        ssm = replicator.clients("ssm")
+        self._wrap_parameter_store(replicator, region)
+        self.on_cold_start(replicator)
+
+    def _wrap_parameter_store(self, function: Any, region: str) -> None:
+        """The peer's keys and the signing key ring, read from Parameter Store."""
+        ssm = function.clients("ssm")
         for name in ("get_parameter", "get_parameters"):
             self._wrap(ssm, name, region, down=kinds.SSM_DOWN)
-        self.on_cold_start(replicator)
 
     def _wrap(self, client: Any, name: str, region: str, throttle: str = "", down: str = ""):
         real = getattr(client, name)

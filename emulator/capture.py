@@ -28,7 +28,7 @@ from typing import Any
 
 from deployment import events
 from emulator.esm import MappingConfig
-from emulator.stream_sources import read_dynamodb_stream
+from emulator.stream_sources import dynamodb_stream_records, read_dynamodb_stream
 from replication.versions import now_ms
 
 DYNAMODB_STREAMS, KINESIS, BOTH = "dynamodb_streams", "kinesis", "both"
@@ -129,13 +129,8 @@ class CapturePump:
         does: what the tables' streams already hold is skipped."""
         with self._lock:
             for table, arn in self.stream_arns.items():
-                shards = self.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
-                for shard in shards:
-                    key = (table, shard["ShardId"])
-                    while records := read_dynamodb_stream(
-                        self.streams, arn, shard["ShardId"], self._positions.get(key)
-                    ):
-                        self._positions[key] = records[-1]["dynamodb"]["SequenceNumber"]
+                for shard_id, record in dynamodb_stream_records(self.streams, arn):
+                    self._positions[(table, shard_id)] = record["dynamodb"]["SequenceNumber"]
         return self
 
     # -- stepped ---------------------------------------------------------------------

@@ -10,6 +10,7 @@ batch's details.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -100,6 +101,16 @@ def read_dynamodb_stream(
         if not after or exc.response.get("Error", {}).get("Code") != "TrimmedDataAccessException":
             raise
     return read_dynamodb_stream(client, arn, shard_id, None, limit)
+
+
+def dynamodb_stream_records(client: Any, arn: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every raw record a DynamoDB stream still holds, shard by shard, oldest first, each with
+    its shard's ID."""
+    for shard in client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        after = None
+        while page := read_dynamodb_stream(client, arn, shard["ShardId"], after):
+            yield from ((shard["ShardId"], record) for record in page)
+            after = page[-1]["dynamodb"]["SequenceNumber"]
 
 
 class KinesisSource(StreamSource):

@@ -65,9 +65,6 @@ class Tombstones:
                     awaiting.add(key_id)
         return found, awaiting
 
-    def awaits_local_delete(self, key_id: str) -> bool:
-        return key_id in self.read([key_id])[1]
-
     def settle_awaited(self, key_id: str, version: Version) -> None:
         """The awaited delete came, at the tombstone's own version: the mark goes, so that a
         later delete of this item is taken for what it is (PutItem, the tombstone unchanged)."""
