@@ -326,3 +326,40 @@ def test_a_peer_write_made_after_a_delete_of_an_unstamped_write_survives(aws, ca
     for node in (cn, sg):
         (held,) = scan_all(node.client("dynamodb"), node.table)
         assert held["v"] == {"S": "later"}, node.name
+
+
+@pytest.mark.parametrize("capture", [DYNAMODB_STREAMS, KINESIS])
+def test_a_delete_of_a_write_made_over_a_peer_delete_reaches_the_peer(aws, capture):
+    """Found by `make chaos SEED=3 STEPS=200`: China's delete reached Global; an application
+    there, its clock 8.8 s behind, re-created the item below that delete's tombstone and deleted
+    it before Global's sender could stamp the write. The sender took the older tombstone for a
+    delete made after the write, and the application's delete for its echo, so China's write
+    made between the two deletes came back in both regions. A tombstone recorded before the
+    write was made is now one the write saw."""
+    time = SimulatedTime()
+    with simulated(time):
+        regions = TwoRegions(time_source=time, capture=capture)
+        cn, sg = regions.china, regions.world
+        key = {"PK": {"S": "x"}}
+
+        def put(node, value, clock):
+            item = stamp({**key, "v": {"S": value}}, node.name, clock, typed=True)
+            node.client("dynamodb").put_item(TableName=node.table, Item=item)
+
+        put(cn, "first", cn.clock())
+        time.ms += 500
+        regions.settle()
+        time.ms += 1_000
+        cn.client("dynamodb").delete_item(TableName=cn.table, Key=key)
+        time.ms += 500
+        regions.settle()  # the delete's tombstone in Global
+        time.ms += 1_100 - time.ms % 1_000  # a later second: whole seconds tell them apart
+        put(sg, "behind", sg.clock() - 8_800)
+        time.ms += 100
+        put(cn, "between", cn.clock())
+        time.ms += 1_200
+        sg.client("dynamodb").delete_item(TableName=sg.table, Key=key)
+        time.ms += 2_000  # the senders run now
+        regions.settle()
+    for node in (cn, sg):
+        assert scan_all(node.client("dynamodb"), node.table) == [], node.name

@@ -155,6 +155,29 @@ def test_the_replicators_delete_is_not_sent_back(regions):
     assert shipped_changes(sg) == []
 
 
+def test_a_peer_delete_applied_after_a_write_not_yet_stamped_stands(regions):
+    """The write's record comes first, but the delete came after it: its tombstone was recorded
+    after the write was made. (Recorded before, the item is gone by a later delete made here:
+    tests/test_capture_emulator.py, on a clock that can be moved a second on.)"""
+    cn, sg = regions.china, regions.world
+    put(cn, "u1", now=NOW - 1_000, name="behind")  # stamped below the delete now arriving
+    remote_delete = wire.Change(
+        table="user-sg",
+        op=wire.DELETE,
+        keys={"PK": {"S": "u1"}},
+        version=Version(NOW, "ap-southeast-1"),
+        origin="ap-southeast-1",
+        stream_ts_ms=NOW,
+    )
+    cn.replicator.handle(kinesis_event(cn, [remote_delete]))
+    cn.sender.handle({"Records": stream_records(cn)})
+
+    assert cn.sender.last_counts["superseded"] == 1 and cn.sender.last_counts["echo"] == 1
+    assert shipped_changes(sg) == []
+    kid = wire.key_id("user-cn", {"PK": {"S": "u1"}})
+    assert cn.sender.tombstones.read([kid]) == ({kid: remote_delete.version}, set())
+
+
 @pytest.mark.parametrize(("policy", "shipped"), [("replicate", 1), ("skip", 0)])
 def test_ttl_deletes_follow_the_configured_policy(regions, policy, shipped):
     cn, sg = regions.china, regions.world

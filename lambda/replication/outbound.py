@@ -340,8 +340,12 @@ class Sender(ReplicationFunction):
                         **versions.unchanged_condition(current, next(iter(keys))),
                     )
                     return self._reinstated(table, keys, held, fresh)
-                tombstone = self._tombstone_versions([kid]).get(kid)
+                tombstone, recorded_ms = self._tombstone_recorded(kid)
                 if tombstone is not None and tombstone.beyond(batch.horizon_ms):
+                    tombstone = None
+                # Recorded before this write was made, the tombstone is one the write saw (it
+                # re-created the item over it): what removed the item came later, from here.
+                if recorded_ms is not None and recorded_ms < streams.created_ms(raw):
                     tombstone = None
                 # Gone, by a delete newer than anything this write saw: that delete came
                 # after it (had it come before, this write would have re-created the item),
@@ -433,8 +437,11 @@ class Sender(ReplicationFunction):
         except ClientError as exc:
             raise TombstoneError(f"{self.tombstones.table}: {exc}") from exc
 
-    def _tombstone_versions(self, kids: list[str]) -> dict[str, Version]:
-        return self._tombstones_of(kids)[0]
+    def _tombstone_recorded(self, kid: str) -> tuple[Version | None, int | None]:
+        try:
+            return self.tombstones.recorded(kid)
+        except ClientError as exc:
+            raise TombstoneError(f"{self.tombstones.table}: {exc}") from exc
 
     def _tombstones_of(self, kids: list[str]) -> tuple[dict[str, Version], set[str]]:
         try:
