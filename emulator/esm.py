@@ -353,7 +353,7 @@ class _Lane:
             self._done(len(rest), rest, completed=False)
             self.limit, self.attempts = config.batch_size, 0
             return len(batch), 0.0
-        return len(batch), min(2.0, 0.1 * 2**self.attempts)
+        return len(batch), min(2.0, 0.1 * 2 ** min(self.attempts, 5))
 
     def _drop_expired(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         max_age = self.mapping.config.maximum_record_age_s

@@ -332,10 +332,11 @@ def test_a_peer_write_made_after_a_delete_of_an_unstamped_write_survives(aws, ca
 def test_a_delete_of_a_write_made_over_a_peer_delete_reaches_the_peer(aws, capture):
     """Found by `make chaos SEED=3 STEPS=200`: China's delete reached Global; an application
     there, its clock 8.8 s behind, re-created the item below that delete's tombstone and deleted
-    it before Global's sender could stamp the write. The sender took the older tombstone for a
-    delete made after the write, and the application's delete for its echo, so China's write
-    made between the two deletes came back in both regions. A tombstone recorded before the
-    write was made is now one the write saw."""
+    it before Global's sender could stamp the write. The sender took the application's delete
+    for the echo of China's, so China's write made between the two deletes came back in both
+    regions. The functions now delete only items the peer stamped (the replicator stamps one
+    written here with the delete first), so a delete of this region's write is an
+    application's."""
     time = SimulatedTime()
     with simulated(time):
         regions = TwoRegions(time_source=time, capture=capture)

@@ -156,9 +156,8 @@ def test_the_replicators_delete_is_not_sent_back(regions):
 
 
 def test_a_peer_delete_applied_after_a_write_not_yet_stamped_stands(regions):
-    """The write's record comes first, but the delete came after it: its tombstone was recorded
-    after the write was made. (Recorded before, the item is gone by a later delete made here:
-    tests/test_capture_emulator.py, on a clock that can be moved a second on.)"""
+    """The write's record comes first, but the delete came after it. The replicator stamped the
+    item with the delete's version before deleting it, so both records it left are echoes."""
     cn, sg = regions.china, regions.world
     put(cn, "u1", now=NOW - 1_000, name="behind")  # stamped below the delete now arriving
     remote_delete = wire.Change(
@@ -172,10 +171,90 @@ def test_a_peer_delete_applied_after_a_write_not_yet_stamped_stands(regions):
     cn.replicator.handle(kinesis_event(cn, [remote_delete]))
     cn.sender.handle({"Records": stream_records(cn)})
 
-    assert cn.sender.last_counts["superseded"] == 1 and cn.sender.last_counts["echo"] == 1
+    records = stream_records(cn)
+    assert [r["eventName"] for r in records] == ["INSERT", "MODIFY", "REMOVE"]
+    assert of_image(records[2]["dynamodb"]["OldImage"]) == remote_delete.version
+    assert cn.sender.last_counts["superseded"] == 1 and cn.sender.last_counts["echo"] == 2
     assert shipped_changes(sg) == []
     kid = wire.key_id("user-cn", {"PK": {"S": "u1"}})
     assert cn.sender.tombstones.read([kid]) == ({kid: remote_delete.version}, set())
+
+
+def test_a_write_made_while_the_replicator_applies_a_delete_ships_no_delete(regions):
+    """Found by `make chaos SEED=95 STEPS=200`, against a first fix for seed 3 that told the
+    two deletes apart by when the tombstone was recorded: the replicator records it before it
+    deletes, so a write can fall between, and its delete was shipped as this region's."""
+    cn, sg = regions.china, regions.world
+    put(cn, "u1", now=NOW - 10)
+    record = cn.replicator.tombstones.record
+
+    def record_then_write(*args, **kwargs):
+        stored = record(*args, **kwargs)
+        put(cn, "u1", name="unstamped, between")  # an application write, just then
+        return stored
+
+    cn.replicator.tombstones.record = record_then_write
+    remote_delete = wire.Change(
+        table="user-sg",
+        op=wire.DELETE,
+        keys={"PK": {"S": "u1"}},
+        version=Version(NOW, "ap-southeast-1"),
+        origin="ap-southeast-1",
+        stream_ts_ms=NOW,
+    )
+    cn.replicator.handle(kinesis_event(cn, [remote_delete]))
+    assert item(cn, "u1") is None
+    cn.sender.handle({"Records": stream_records(cn)})
+
+    assert shipped_changes(sg) == []  # its write lost to the delete; nothing to ship
+
+
+def test_a_write_an_older_peer_delete_removed_under_a_newer_tombstone_is_put_back(regions):
+    """Found by `make chaos SEED=95 STEPS=200`: the item was deleted here, re-created ahead of
+    that delete, then overwritten unstamped; the replicator applied an older delete of the
+    peer's, which an unstamped item loses to. The sender found the item gone under this
+    region's newer tombstone and awaited a delete from here that never came, so the write was
+    lost here and kept in the peer. Its delete record, stamped by the replicator, says whose it
+    was: the write goes back, above what it saw."""
+    cn, sg = regions.china, regions.world
+    kid = wire.key_id("user-cn", {"PK": {"S": "u1"}})
+    cn.sender.tombstones.record(kid, Version(NOW, "cn-north-1"))  # deleted here earlier
+    put(cn, "u1", now=NOW + 5_000, name="ahead")
+    put(cn, "u1", name="unstamped")
+    older_delete = wire.Change(
+        table="user-sg",
+        op=wire.DELETE,
+        keys={"PK": {"S": "u1"}},
+        version=Version(NOW - 1_000, "ap-southeast-1"),
+        origin="ap-southeast-1",
+        stream_ts_ms=NOW - 1_000,
+    )
+    cn.replicator.handle(kinesis_event(cn, [older_delete]))
+    assert item(cn, "u1") is None
+    cn.sender.handle({"Records": stream_records(cn)})
+
+    assert cn.sender.last_counts["reinstated"] == 1
+    held = item(cn, "u1")
+    assert held["name"] == {"S": "unstamped"}
+    assert of_image(held) > Version(NOW + 5_000, "cn-north-1")
+    cn.sender.handle({"Records": stream_records(cn)[-1:]})
+    last = shipped_changes(sg)[-1]
+    assert last.item["name"] == {"S": "unstamped"} and last.version == of_image(held)
+
+
+def test_a_delete_of_a_write_below_a_peer_tombstone_is_shipped_above_it(regions):
+    """The item was re-created over the peer's delete by a clock behind it, and deleted before
+    the sender stamped it: the application's delete, not an echo of the peer's."""
+    cn, sg = regions.china, regions.world
+    kid = wire.key_id("user-cn", {"PK": {"S": "u1"}})
+    cn.sender.tombstones.record(kid, Version(NOW, "ap-southeast-1"))
+    put(cn, "u1", now=NOW - 8_000, name="behind")
+    cn.client("dynamodb").delete_item(TableName="user-cn", Key={"PK": {"S": "u1"}})
+    cn.sender.handle({"Records": stream_records(cn)})
+
+    [delete] = shipped_changes(sg)
+    assert delete.op == wire.DELETE and delete.version > Version(NOW, "ap-southeast-1")
+    assert delete.version.region == "cn-north-1"
 
 
 @pytest.mark.parametrize(("policy", "shipped"), [("replicate", 1), ("skip", 0)])

@@ -291,18 +291,60 @@ class Replicator(ReplicationFunction):
             self.tombstones.record(kid, change.version, self._horizon())
         except ClientError as exc:
             raise TombstoneWriteError(f"{self.tombstones.table}: {exc}") from exc
-        try:
-            self.clients("dynamodb").delete_item(
-                TableName=table,
-                Key=wire.item_to_client(change.keys),
-                **versions.older_than_condition(change.version, self._horizon(), self.unit),
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+        if not self._delete_item(table, change):
             return "stale"
         batch.written.pop(kid, None)  # nothing of the batch's puts is left to check
         return "replicated"
+
+    def _delete_item(self, table: str, change: wire.Change, attempts: int = 3) -> bool:
+        """Delete the item if it is older than the change; False if it is newer.
+
+        Only an application deletes an item this region wrote: the sender ships every such
+        delete, and takes any other for an echo (outbound.Sender._handle_remove). So an item
+        written here is first stamped with the delete's own version, then deleted while it
+        carries it, and its delete record is recognisably this one."""
+        ddb, key = self.clients("dynamodb"), wire.item_to_client(change.keys)
+        horizon = self._horizon()
+        for _ in range(attempts):
+            try:
+                ddb.delete_item(
+                    TableName=table,
+                    Key=key,
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    **versions.replica_older_than_condition(
+                        change.version, self.settings.region, self.unit
+                    ),
+                )
+                return True
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+                current = exc.response.get("Item")
+            if current is None:
+                return True  # nothing to delete
+            held = versions.trusted(versions.of_image(current, self.unit), horizon)
+            if held >= change.version:
+                return False
+            stamped = change.version.to_typed(self.unit)
+            try:
+                ddb.update_item(
+                    TableName=table,
+                    Key=key,
+                    **versions.restamp_update(
+                        current, next(iter(change.keys)), change.version, self.unit
+                    ),
+                )
+                ddb.delete_item(
+                    TableName=table,
+                    Key=key,
+                    **versions.unchanged_condition(stamped, next(iter(change.keys))),
+                )
+                return True
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+                # Written again meanwhile (the sender may have put its write back, newer).
+        return False
 
     def _horizon(self) -> int:
         """Versions beyond this are a clock gone wrong (see versions.trusted)."""

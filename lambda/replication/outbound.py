@@ -340,12 +340,8 @@ class Sender(ReplicationFunction):
                         **versions.unchanged_condition(current, next(iter(keys))),
                     )
                     return self._reinstated(table, keys, held, fresh)
-                tombstone, recorded_ms = self._tombstone_recorded(kid)
+                tombstone = self._tombstone_versions([kid]).get(kid)
                 if tombstone is not None and tombstone.beyond(batch.horizon_ms):
-                    tombstone = None
-                # Recorded before this write was made, the tombstone is one the write saw (it
-                # re-created the item over it): what removed the item came later, from here.
-                if recorded_ms is not None and recorded_ms < streams.created_ms(raw):
                     tombstone = None
                 # Gone, by a delete newer than anything this write saw: that delete came
                 # after it (had it come before, this write would have re-created the item),
@@ -401,15 +397,26 @@ class Sender(ReplicationFunction):
         version = Version(max(created, old_version.timestamp + 1), self.settings.region)
         kid = wire.key_id(table, keys)
         known = batch.trusted(batch.tombstones.get(kid))
-        # This region's tombstone recorded ahead of this delete, which removed a write before
-        # it was stamped (_settle_above): the delete ships at least at it.
+        # The functions delete only items the peer stamped: the replicator stamps one written
+        # here with the peer's delete before deleting it (inbound.Replicator._delete_item).
+        by_function = old_version.region == self.settings.peer_region
         awaited = kid in batch.awaiting_delete and known.region == self.settings.region
+        if by_function and awaited:
+            # The delete _settle_above awaited was the replicator's, of an older peer delete
+            # that a newer tombstone here hid: the write it removed goes back, above both.
+            return self._reinstate_removed(batch, raw, table, keys, kid, known)
+        if by_function and old_version == known:
+            return "echo"  # the replicator applied the peer's delete
         if known > old_version and known != version:
-            if not awaited:
-                # A tombstone already covers this item: the replicator applied the peer's
-                # delete, or undid a resurrection. Nothing new to ship.
+            if by_function:
+                # The replicator or the sender undid a resurrection under a newer tombstone.
                 return "echo"
-            version = max(version, known)
+            # An application deleted a write of this region's below the tombstone (re-created
+            # over it, or awaited: _settle_above): the delete ships above what the write saw.
+            if known.region == self.settings.region:
+                version = max(version, known)
+            else:
+                version = max(version, known.bumped(created, self.settings.region))
         stored = self._record_tombstone(kid, version, batch.horizon_ms)
         if awaited:
             if stored == version:
@@ -422,6 +429,24 @@ class Sender(ReplicationFunction):
         # tombstone; take it out again unless it is newer than this delete.
         self._delete_resurrected(table, keys, version)
         return self._queue(batch, raw, wire.DELETE, table, keys, version, created)
+
+    def _reinstate_removed(self, batch, raw, table, keys, kid: str, awaited: Version) -> str:
+        removed = streams.images(raw)["OldImage"]
+        fresh = awaited.bumped(self.clock(), self.settings.region)
+        try:
+            self.clients("dynamodb").put_item(
+                TableName=table,
+                Item={**wire.item_to_client(removed), **fresh.to_typed(self.unit)},
+                ConditionExpression="attribute_not_exists(#vkey)",
+                ExpressionAttributeNames={"#vkey": next(iter(keys))},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            # Written again since: that write's own record follows.
+        self._settle_awaited(kid, awaited)
+        batch.awaiting_delete.discard(kid)
+        return self._reinstated(table, keys, versions.of_image(removed, self.unit), fresh)
 
     def _record_tombstone(
         self, kid: str, version: Version, horizon_ms: int, awaiting_delete: bool = False
@@ -437,11 +462,8 @@ class Sender(ReplicationFunction):
         except ClientError as exc:
             raise TombstoneError(f"{self.tombstones.table}: {exc}") from exc
 
-    def _tombstone_recorded(self, kid: str) -> tuple[Version | None, int | None]:
-        try:
-            return self.tombstones.recorded(kid)
-        except ClientError as exc:
-            raise TombstoneError(f"{self.tombstones.table}: {exc}") from exc
+    def _tombstone_versions(self, kids: list[str]) -> dict[str, Version]:
+        return self._tombstones_of(kids)[0]
 
     def _tombstones_of(self, kids: list[str]) -> tuple[dict[str, Version], set[str]]:
         try:

@@ -20,9 +20,6 @@ from replication.versions import Version, of_image, older_than_condition
 KEY_ATTR = "pk"
 EXPIRY_ATTR = "expires_at"
 AWAITING_ATTR = "awaits_local_delete"
-# When the tombstone was last recorded, in milliseconds on the functions' clock: the sender
-# compares it with the creation time of a write it could not stamp (Sender._settle_above).
-RECORDED_ATTR = "recorded_at_ms"
 _BATCH_GET_LIMIT = 100
 # DynamoDB takes a partition key of at most 2,048 bytes; an item's key_id (the JSON of its
 # table and keys) can be longer (a long key, or a short one of control characters, which JSON
@@ -68,22 +65,6 @@ class Tombstones:
                     awaiting.add(key_id)
         return found, awaiting
 
-    def recorded(self, key_id: str) -> tuple[Version | None, int | None]:
-        """The item's tombstone version and when it was last recorded (None for either if
-        unknown: no tombstone, or one recorded before the time was kept); a consistent read."""
-        row = self._rows([key_id]).get(key_id) or {}
-        recorded_ms = row.get(RECORDED_ATTR, {}).get("N")
-        return of_image(row), int(recorded_ms) if recorded_ms is not None else None
-
-    def _fields(self, key_id: str, version: Version) -> dict[str, Any]:
-        now = self._clock()
-        return {
-            KEY_ATTR: {"S": storage_key(key_id)},
-            **version.to_typed(),
-            EXPIRY_ATTR: {"N": str(int(now) + self._ttl)},
-            RECORDED_ATTR: {"N": str(round(now * 1000))},
-        }
-
     def settle_awaited(self, key_id: str, version: Version) -> None:
         """The awaited delete came, at the tombstone's own version: the mark goes, so that a
         later delete of this item is taken for what it is (PutItem, the tombstone unchanged)."""
@@ -92,7 +73,11 @@ class Tombstones:
         try:
             self._dynamodb.put_item(
                 TableName=self.table,
-                Item=self._fields(key_id, version),
+                Item={
+                    KEY_ATTR: {"S": storage_key(key_id)},
+                    **typed,
+                    EXPIRY_ATTR: {"N": str(int(self._clock()) + self._ttl)},
+                },
                 ConditionExpression=" AND ".join(f"#{i} = :{i}" for i in range(len(typed))),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={
@@ -139,7 +124,11 @@ class Tombstones:
         count: see versions.trusted); returns the tombstone now stored. `awaiting_delete`: the
         item was deleted here and the delete's own record is still to come, so this tombstone
         is the least version it may have, not an echo of it."""
-        item = self._fields(key_id, version)
+        item = {
+            KEY_ATTR: {"S": storage_key(key_id)},
+            **version.to_typed(),
+            EXPIRY_ATTR: {"N": str(int(self._clock()) + self._ttl)},
+        }
         if awaiting_delete:
             item[AWAITING_ATTR] = {"BOOL": True}
         try:

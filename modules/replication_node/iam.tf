@@ -96,7 +96,8 @@ locals {
         actions   = concat(local.kinesis_read_actions, ["kinesis:SubscribeToShard"])
         resources = [aws_kinesis_stream.replication.arn]
       },
-      { sid = "ApplyChanges", actions = ["dynamodb:PutItem", "dynamodb:DeleteItem"], resources = local.table_arns },
+      # UpdateItem: an item written here is stamped with the peer's delete before it is deleted.
+      { sid = "ApplyChanges", actions = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], resources = local.table_arns },
       { sid = "CountProgress", actions = ["dynamodb:UpdateItem"], resources = [aws_dynamodb_table.bookkeeping["stats"].arn] },
     ], local.existing_table_key_statements, local.shared_statements.replicator)
   }

@@ -605,7 +605,7 @@ REPLICATOR_ACTIONS = {
         "kinesis:ListShards",
         "kinesis:SubscribeToShard",
     ],
-    "ApplyChanges": ["dynamodb:DeleteItem", "dynamodb:PutItem"],
+    "ApplyChanges": ["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
     "CountProgress": ["dynamodb:UpdateItem"],
     "ReadTheSigningKeys": ["ssm:GetParameter"],
     "Tombstones": ["dynamodb:BatchGetItem", "dynamodb:PutItem"],
