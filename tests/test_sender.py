@@ -25,6 +25,18 @@ from tests.helpers import (
 NOW = (now_ms() // 1000 - 3600) * 1000
 
 
+def peer_delete(at: int, stream_ts_ms: int | None = None) -> wire.Change:
+    """Global's delete of u1, versioned `at`, as its sender ships it."""
+    return wire.Change(
+        table="user-sg",
+        op=wire.DELETE,
+        keys={"PK": {"S": "u1"}},
+        version=Version(at, "ap-southeast-1"),
+        origin="ap-southeast-1",
+        stream_ts_ms=at if stream_ts_ms is None else stream_ts_ms,
+    )
+
+
 def test_a_stamped_local_write_is_shipped_to_the_peer_stream(regions):
     cn, sg = regions.china, regions.world
     written = put(cn, "u1", now=NOW, name="Li")
@@ -141,14 +153,7 @@ def test_a_delete_of_a_peer_written_item_is_shipped_too(regions):
 def test_the_replicators_delete_is_not_sent_back(regions):
     cn, sg = regions.china, regions.world
     put(cn, "u1", now=NOW, region="ap-southeast-1")
-    remote_delete = wire.Change(
-        table="user-sg",
-        op=wire.DELETE,
-        keys={"PK": {"S": "u1"}},
-        version=Version(NOW + 10, "ap-southeast-1"),
-        origin="ap-southeast-1",
-        stream_ts_ms=NOW,
-    )
+    remote_delete = peer_delete(NOW + 10, stream_ts_ms=NOW)
     cn.replicator.handle(kinesis_event(cn, [remote_delete]))
     assert item(cn, "u1") is None
     cn.sender.handle({"Records": stream_records(cn)})
@@ -160,14 +165,7 @@ def test_a_peer_delete_applied_after_a_write_not_yet_stamped_stands(regions):
     item with the delete's version before deleting it, so both records it left are echoes."""
     cn, sg = regions.china, regions.world
     put(cn, "u1", now=NOW - 1_000, name="behind")  # stamped below the delete now arriving
-    remote_delete = wire.Change(
-        table="user-sg",
-        op=wire.DELETE,
-        keys={"PK": {"S": "u1"}},
-        version=Version(NOW, "ap-southeast-1"),
-        origin="ap-southeast-1",
-        stream_ts_ms=NOW,
-    )
+    remote_delete = peer_delete(NOW)
     cn.replicator.handle(kinesis_event(cn, [remote_delete]))
     cn.sender.handle({"Records": stream_records(cn)})
 
@@ -194,14 +192,7 @@ def test_a_write_made_while_the_replicator_applies_a_delete_ships_no_delete(regi
         return stored
 
     cn.replicator.tombstones.record = record_then_write
-    remote_delete = wire.Change(
-        table="user-sg",
-        op=wire.DELETE,
-        keys={"PK": {"S": "u1"}},
-        version=Version(NOW, "ap-southeast-1"),
-        origin="ap-southeast-1",
-        stream_ts_ms=NOW,
-    )
+    remote_delete = peer_delete(NOW)
     cn.replicator.handle(kinesis_event(cn, [remote_delete]))
     assert item(cn, "u1") is None
     cn.sender.handle({"Records": stream_records(cn)})
@@ -221,14 +212,7 @@ def test_a_write_an_older_peer_delete_removed_under_a_newer_tombstone_is_put_bac
     cn.sender.tombstones.record(kid, Version(NOW, "cn-north-1"))  # deleted here earlier
     put(cn, "u1", now=NOW + 5_000, name="ahead")
     put(cn, "u1", name="unstamped")
-    older_delete = wire.Change(
-        table="user-sg",
-        op=wire.DELETE,
-        keys={"PK": {"S": "u1"}},
-        version=Version(NOW - 1_000, "ap-southeast-1"),
-        origin="ap-southeast-1",
-        stream_ts_ms=NOW - 1_000,
-    )
+    older_delete = peer_delete(NOW - 1_000)
     cn.replicator.handle(kinesis_event(cn, [older_delete]))
     assert item(cn, "u1") is None
     cn.sender.handle({"Records": stream_records(cn)})

@@ -319,7 +319,7 @@ class Sender(ReplicationFunction):
           its own record, later on the stream, ships at its own version if that is higher;
         - a delete newer than what this write saw (the peer's, applied since) stands."""
         ddb = self.clients("dynamodb")
-        kid = wire.key_id(table, keys)
+        kid, key_attr = wire.key_id(table, keys), next(iter(keys))
         for _ in range(attempts):
             current = ddb.get_item(
                 TableName=table, Key=wire.item_to_client(keys), ConsistentRead=True
@@ -334,10 +334,8 @@ class Sender(ReplicationFunction):
                     if held is None or held.region == self.settings.region:
                         self._stamp(table, keys, wire.item_from_client(current), fresh)
                         return "restamped"
-                    ddb.put_item(
-                        TableName=table,
-                        Item={**wire.item_to_client(image), **fresh.to_typed(self.unit)},
-                        **versions.unchanged_condition(current, next(iter(keys))),
+                    self._put_back(
+                        table, image, fresh, versions.unchanged_condition(current, key_attr)
                     )
                     return self._reinstated(table, keys, held, fresh)
                 tombstone = self._tombstone_versions([kid]).get(kid)
@@ -352,12 +350,7 @@ class Sender(ReplicationFunction):
                 if tombstone is not None and (tombstone >= fresh or tombstone > seen):
                     return "superseded"
                 if tombstone is not None and tombstone.region != self.settings.region:
-                    ddb.put_item(
-                        TableName=table,
-                        Item={**wire.item_to_client(image), **fresh.to_typed(self.unit)},
-                        ConditionExpression="attribute_not_exists(#vkey)",
-                        ExpressionAttributeNames={"#vkey": next(iter(keys))},
-                    )
+                    self._put_back(table, image, fresh, _absent(key_attr))
                     return self._reinstated(table, keys, tombstone, fresh)
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
@@ -434,12 +427,7 @@ class Sender(ReplicationFunction):
         removed = streams.images(raw)["OldImage"]
         fresh = awaited.bumped(self.clock(), self.settings.region)
         try:
-            self.clients("dynamodb").put_item(
-                TableName=table,
-                Item={**wire.item_to_client(removed), **fresh.to_typed(self.unit)},
-                ConditionExpression="attribute_not_exists(#vkey)",
-                ExpressionAttributeNames={"#vkey": next(iter(keys))},
-            )
+            self._put_back(table, removed, fresh, _absent(next(iter(keys))))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
@@ -447,6 +435,14 @@ class Sender(ReplicationFunction):
         self._settle_awaited(kid, awaited)
         batch.awaiting_delete.discard(kid)
         return self._reinstated(table, keys, versions.of_image(removed, self.unit), fresh)
+
+    def _put_back(self, table, image, fresh: Version, condition: dict[str, Any]) -> None:
+        """Write `image` again at `fresh`, if the item is as `condition` says."""
+        self.clients("dynamodb").put_item(
+            TableName=table,
+            Item={**wire.item_to_client(image), **fresh.to_typed(self.unit)},
+            **condition,
+        )
 
     def _record_tombstone(
         self, kid: str, version: Version, horizon_ms: int, awaiting_delete: bool = False
@@ -579,6 +575,14 @@ class Sender(ReplicationFunction):
             except (streams.UnreadableRecord, KeyError, TypeError, AttributeError):
                 continue
         return wanted
+
+
+def _absent(key_attribute: str) -> dict[str, Any]:
+    """ConditionExpression parameters that hold while the item does not exist."""
+    return {
+        "ConditionExpression": "attribute_not_exists(#vkey)",
+        "ExpressionAttributeNames": {"#vkey": key_attribute},
+    }
 
 
 def _record_key(raw: dict[str, Any]) -> str:

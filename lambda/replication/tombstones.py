@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from replication.versions import Version, of_image, older_than_condition
+from replication.versions import Version, of_image, older_than_condition, unchanged_condition
 
 KEY_ATTR = "pk"
 EXPIRY_ATTR = "expires_at"
@@ -68,25 +68,22 @@ class Tombstones:
     def settle_awaited(self, key_id: str, version: Version) -> None:
         """The awaited delete came, at the tombstone's own version: the mark goes, so that a
         later delete of this item is taken for what it is (PutItem, the tombstone unchanged)."""
-        typed = version.to_typed()
-        names = {f"#{i}": name for i, name in enumerate(typed)}
         try:
             self._dynamodb.put_item(
                 TableName=self.table,
-                Item={
-                    KEY_ATTR: {"S": storage_key(key_id)},
-                    **typed,
-                    EXPIRY_ATTR: {"N": str(int(self._clock()) + self._ttl)},
-                },
-                ConditionExpression=" AND ".join(f"#{i} = :{i}" for i in range(len(typed))),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues={
-                    f":{i}": value for i, value in enumerate(typed.values())
-                },
+                Item=self._item(key_id, version),
+                **unchanged_condition(version.to_typed(), KEY_ATTR),
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
+
+    def _item(self, key_id: str, version: Version) -> dict[str, Any]:
+        return {
+            KEY_ATTR: {"S": storage_key(key_id)},
+            **version.to_typed(),
+            EXPIRY_ATTR: {"N": str(int(self._clock()) + self._ttl)},
+        }
 
     def _rows(self, key_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         stored_as = {storage_key(k): k for k in key_ids}
@@ -124,11 +121,7 @@ class Tombstones:
         count: see versions.trusted); returns the tombstone now stored. `awaiting_delete`: the
         item was deleted here and the delete's own record is still to come, so this tombstone
         is the least version it may have, not an echo of it."""
-        item = {
-            KEY_ATTR: {"S": storage_key(key_id)},
-            **version.to_typed(),
-            EXPIRY_ATTR: {"N": str(int(self._clock()) + self._ttl)},
-        }
+        item = self._item(key_id, version)
         if awaiting_delete:
             item[AWAITING_ATTR] = {"BOOL": True}
         try:
